@@ -18,13 +18,14 @@ import {
     nodeFiles,
 } from "../../modules/bootkube";
 import { assertIgnitionSafe, nodeIgnition, serializeIgnition } from "../../modules/ignition";
+import { addonManifests, addonsFiles, addonsIgnition } from "../../modules/addons";
 
 /** The exact Ignition bytes a node boots with. Version-free and secret-free by construction. */
 export function renderNodeIgnition(cfg: ClusterConfig, node: ClusterNode): string {
     const parts = [kubeletIgnition(cfg, node)];
     switch (node.role) {
         case NodeRole.Controller:
-            parts.push(etcdIgnition(cfg), controlPlaneIgnition(cfg, node));
+            parts.push(etcdIgnition(cfg), controlPlaneIgnition(cfg, node), addonsIgnition(cfg, node));
             break;
         case NodeRole.Worker:
             break;
@@ -38,11 +39,15 @@ export function renderNodeIgnition(cfg: ClusterConfig, node: ClusterNode): strin
     return json;
 }
 
-/** Everything pushed to a node over SSH: etcd member files (controllers) and Kubernetes files. */
+/**
+ * Everything pushed to a node over SSH: etcd member files (controllers), Kubernetes files, and
+ * the addons (controller 0).
+ */
 export function renderNodeSsh(cfg: ClusterConfig, node: ClusterNode, material: PkiMaterial): NodeSshAssets {
     const pieces: NodeSshAssets[] = [nodeFiles(cfg, node, material)];
     if (node.role === NodeRole.Controller) {
         pieces.push(etcdMemberFiles(cfg, node, material));
+        if (node.index === 0) pieces.push(addonsFiles(cfg, node));
     }
     return mergeSshAssets(node.name, pieces);
 }
@@ -75,14 +80,16 @@ export function mergeSshAssets(nodeName: string, pieces: NodeSshAssets[]): NodeS
     };
 }
 
-/** Cluster-level assets: the manifests applied at bootstrap and the admin kubeconfig. */
+/** Cluster-level assets: the manifests applied at bootstrap, the addon manifests and the admin kubeconfig. */
 export interface ClusterFiles {
     manifests: { name: string; content: string }[];
+    /** The addon manifests addons.service applies (modules/addons), one YAML stream each. */
+    addons: { name: string; content: string }[];
     adminKubeconfig: string;
 }
 
 export function renderClusterFiles(cfg: ClusterConfig, material: PkiMaterial): ClusterFiles {
-    return { manifests: clusterManifests(cfg, material), adminKubeconfig: adminKubeconfig(cfg, material) };
+    return { manifests: clusterManifests(cfg, material), addons: addonManifests(cfg), adminKubeconfig: adminKubeconfig(cfg, material) };
 }
 
 export interface RenderedNode {

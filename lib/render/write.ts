@@ -6,6 +6,7 @@
  *   <out>/nodes/<node>/ssh/<absolute path>    every file pushed over SSH, mode applied on disk
  *   <out>/nodes/<node>/ssh.manifest.json      mode, owner, secrecy, sha256 and restarts of each pushed file
  *   <out>/cluster/manifests/<name>.yaml       cluster manifests applied by the bootstrap one-shot
+ *   <out>/cluster/addons/<name>.yaml          addon manifests (CNI, kube-proxy, CoreDNS) applied by addons.service
  *   <out>/cluster/auth/kubeconfig-admin       the admin kubeconfig
  */
 import * as fs from "node:fs";
@@ -70,6 +71,7 @@ function writeFile(file: string, content: string, mode = 0o644): void {
 export interface WriteSummary {
     nodes: { name: string; role: string; ip: string; ignitionBytes: number; sshFiles: number; sshSecretFiles: number; sshBytes: number }[];
     manifests: number;
+    addons: number;
     files: number;
 }
 
@@ -91,7 +93,7 @@ export function writeRender(cfg: ClusterConfig, rendered: RenderedCluster, out: 
     let files = 0;
     writeFile(path.join(out, MARKER), JSON.stringify(index, null, 2) + "\n");
     files++;
-    const summary: WriteSummary = { nodes: [], manifests: rendered.cluster.manifests.length, files: 0 };
+    const summary: WriteSummary = { nodes: [], manifests: rendered.cluster.manifests.length, addons: rendered.cluster.addons.length, files: 0 };
     for (const { node, ignition, ssh } of rendered.nodes) {
         const dir = path.join(out, "nodes", node.name);
         writeFile(path.join(dir, "ignition.json"), ignition);
@@ -114,6 +116,10 @@ export function writeRender(cfg: ClusterConfig, rendered: RenderedCluster, out: 
     }
     for (const m of rendered.cluster.manifests) {
         writeFile(path.join(out, "cluster", "manifests", m.name), m.content);
+        files++;
+    }
+    for (const m of rendered.cluster.addons) {
+        writeFile(path.join(out, "cluster", "addons", m.name), m.content);
         files++;
     }
     writeFile(path.join(out, "cluster", "auth", "kubeconfig-admin"), rendered.cluster.adminKubeconfig, 0o600);
@@ -141,6 +147,7 @@ export function formatSummary(cfg: ClusterConfig, out: string, s: WriteSummary, 
         `  Ignition (immutable, version-free, secret-free) → ${out}/nodes/<node>/ignition.json`,
         `  SSH push (versioned and secret)                 → ${out}/nodes/<node>/ssh/  (modes/owners in ssh.manifest.json)`,
         `  Cluster manifests (${s.manifests})                         → ${out}/cluster/manifests/`,
+        `  Addon manifests (${s.addons})                           → ${out}/cluster/addons/`,
         `  Admin kubeconfig                                → ${out}/cluster/auth/kubeconfig-admin`,
         "",
         `  ${s.files} files in ${seconds.toFixed(2)} s. The PKI in this render is real but throwaway: ` +

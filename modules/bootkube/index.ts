@@ -18,7 +18,7 @@ export {
     serviceAccountJwksUri,
 } from "./manifests";
 export { isKubeletLabel, kubeletConfig, kubeletEnv, imagesEnv, nodeLabels } from "./kubelet";
-export { applyScript, FIELD_MANAGER, kubeUpgradeScript } from "./scripts";
+export { applyScript, FIELD_MANAGER, kubeUpgradeScript, scriptPrelude, type ScriptPreludeOptions } from "./scripts";
 export {
     BOOTSTRAP_UNIT,
     containerRuntime,
@@ -27,6 +27,9 @@ export {
     KUBE_UPGRADE_UNIT,
     KUBELET_PATH_UNIT,
     KUBELET_UNIT,
+    oneshotUnit,
     PkiFiles,
+    type OneshotMount,
+    type OneshotUnitOptions,
 } from "./units";
 export { describeKubernetesPki, KubernetesPkiIds } from "./pki";

@@ -19,13 +19,45 @@ import { K8sPaths } from "./units";
 /** Field manager of every server-side apply opke makes, so re-applies own the same fields. */
 export const FIELD_MANAGER = "opke";
 
-/** Shared prelude: settings, logging, the bounded API wait and the bounded apply. */
+/** What distinguishes the scripts built on `scriptPrelude`. */
+export interface ScriptPreludeOptions {
+    /** Log prefix. */
+    name: string;
+    /** Shell variable holding the script's directory (MANIFESTS is `<dir>/manifests`). */
+    dirVariable: string;
+    /** Environment variable that overrides the directory (tests, manual runs). */
+    dirEnv: string;
+    /** The directory on the node. */
+    dirDefault: string;
+    /** `--field-manager` of the server-side apply. */
+    fieldManager: string;
+    /** What to do when MANIFESTS is missing. */
+    missingHint: string;
+}
+
+/** Shared prelude of the bootstrap scripts (/opt/bootstrap). */
 function prelude(name: string): string {
+    return scriptPrelude({
+        name,
+        dirVariable: "BOOTSTRAP_DIR",
+        dirEnv: "OPKE_BOOTSTRAP_DIR",
+        dirDefault: K8sPaths.bootstrapDir,
+        fieldManager: FIELD_MANAGER,
+        missingHint: "push the bootstrap files first",
+    });
+}
+
+/**
+ * Shared prelude: settings, logging, the bounded API wait (`wait_for_api`) and the bounded
+ * server-side apply of `<dir>/manifests` (`apply_manifests`). Also used by modules/addons.
+ */
+export function scriptPrelude(o: ScriptPreludeOptions): string {
+    const { name, dirVariable: dir } = o;
     return `set -euo pipefail
 
 export KUBECONFIG="\${KUBECONFIG:-${K8sPaths.adminConf}}"
-BOOTSTRAP_DIR="\${OPKE_BOOTSTRAP_DIR:-${K8sPaths.bootstrapDir}}"
-MANIFESTS="\${BOOTSTRAP_DIR}/manifests"
+${dir}="\${${o.dirEnv}:-${o.dirDefault}}"
+MANIFESTS="\${${dir}}/manifests"
 # The API wait: at most WAIT_ATTEMPTS probes, WAIT_SECONDS apart (default 10 minutes).
 WAIT_ATTEMPTS="\${OPKE_WAIT_ATTEMPTS:-120}"
 WAIT_SECONDS="\${OPKE_WAIT_SECONDS:-5}"
@@ -55,11 +87,11 @@ wait_for_api() {
 apply_manifests() {
   local attempt
   if [[ ! -d "\${MANIFESTS}" ]]; then
-    log "\${MANIFESTS} does not exist; push the bootstrap files first"
+    log "\${MANIFESTS} does not exist; ${o.missingHint}"
     return 1
   fi
   for ((attempt = 1; attempt <= APPLY_ATTEMPTS; attempt++)); do
-    if kubectl apply --server-side --force-conflicts --field-manager=${FIELD_MANAGER} --recursive --filename="\${MANIFESTS}"; then
+    if kubectl apply --server-side --force-conflicts --field-manager=${o.fieldManager} --recursive --filename="\${MANIFESTS}"; then
       log "applied \${MANIFESTS}"
       return 0
     fi

@@ -84,18 +84,39 @@ export function containerRuntime(os: OperatingSystem): ContainerRuntime {
     }
 }
 
+/** A host directory a one-shot container mounts at the same path. */
+export interface OneshotMount {
+    path: string;
+    writable: boolean;
+}
+
+/** What a control-plane one-shot runs; see `oneshotUnit`. */
+export interface OneshotUnitOptions {
+    description: string;
+    /** Container name (removed before each run, so an interrupted run cannot block the next). */
+    container: string;
+    /** Absolute path of the script; also a ConditionPathExists and the container's entrypoint. */
+    script: string;
+    /** Extra [Unit] condition lines. */
+    conditions: string[];
+    /** Directories mounted besides the admin kubeconfig. Defaults to /opt/bootstrap, writable. */
+    mounts?: OneshotMount[];
+}
+
 /**
  * A control-plane one-shot: runs `script` inside `${KUBECTL_IMAGE}` (registry.k8s.io/kubectl,
  * Debian-based, ships bash and coreutils; its entrypoint is replaced by the script) with the
- * admin kubeconfig and /opt/bootstrap mounted at the same paths.
+ * admin kubeconfig and `mounts` (default /opt/bootstrap) mounted at the same paths. Also used by
+ * modules/addons for `addons.service`.
  *
  * Type=oneshot WITHOUT RemainAfterExit: after a run the unit goes back to inactive, so the next
  * `systemctl start` runs the script again (with RemainAfterExit=yes it would stay "active
  * (exited)" and `systemctl start` would be a silent no-op — the OPKE upgrade bug). Not enabled:
  * the SSH step starts it.
  */
-function oneshotUnit(os: OperatingSystem, o: { description: string; container: string; script: string; conditions: string[] }): string {
+export function oneshotUnit(os: OperatingSystem, o: OneshotUnitOptions): string {
     const rt = containerRuntime(os);
+    const mounts = o.mounts ?? [{ path: K8sPaths.bootstrapDir, writable: true }];
     return [
         "[Unit]",
         `Description=${o.description}`,
@@ -114,7 +135,7 @@ function oneshotUnit(os: OperatingSystem, o: { description: string; container: s
         `ExecStart=${rt.bin} run --rm --name ${o.container} \\`,
         "  --network host \\",
         `  --volume ${K8sPaths.adminConf}:${K8sPaths.adminConf}:${rt.ro} \\`,
-        `  --volume ${K8sPaths.bootstrapDir}:${K8sPaths.bootstrapDir}:${rt.rw} \\`,
+        ...mounts.map((m) => `  --volume ${m.path}:${m.path}:${m.writable ? rt.rw : rt.ro} \\`),
         `  --env KUBECONFIG=${K8sPaths.adminConf} \\`,
         `  --entrypoint ${o.script} \\`,
         "  ${KUBECTL_IMAGE}",
