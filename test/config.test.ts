@@ -89,14 +89,14 @@ const BAD_CONFIGS: [name: string, mutate: (c: Raw) => unknown, issues: string[]]
         "unknown top-level key",
         (c) => { c.bogus = 1; },
         [
-            "bogus: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, pki, images, controllerExtras, workerExtras",
+            "bogus: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, pki, images, controllerExtras, workerExtras, openstack",
         ],
     ],
     [
         "unknown key close to a known one",
         (c) => { c.apiport = 7443; },
         [
-            "apiport: unknown key; did you mean apiPort? allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, pki, images, controllerExtras, workerExtras",
+            "apiport: unknown key; did you mean apiPort? allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, pki, images, controllerExtras, workerExtras, openstack",
         ],
     ],
     [
@@ -606,7 +606,7 @@ const BAD_CONFIGS: [name: string, mutate: (c: Raw) => unknown, issues: string[]]
   },
         [
             "clusterName: \"Prod\" is not a lowercase DNS label; use a-z, 0-9 and '-' (at most 63 characters, a letter or digit at both ends)",
-            "extra: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, pki, images, controllerExtras, workerExtras",
+            "extra: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, pki, images, controllerExtras, workerExtras, openstack",
             "kubernetesVersion: \"1.30.0\" is not supported; use a version in >=1.34.0 <1.38.0 such as \"v1.36.3\"",
             "network.podCidr: \"10.0.0.0/8\" overlaps network.nodeCidr \"10.0.0.0/24\"; choose disjoint ranges",
             "network.serviceCidr: \"10.3.0.0/16\" (default) overlaps network.podCidr \"10.0.0.0/8\"; choose disjoint ranges",
@@ -749,6 +749,15 @@ describe("good configs", () => {
     test("openstack nodes need no MAC address", () => {
         const c = base();
         c.platform = "openstack";
+        c.openstack = {
+            authUrl: "https://keystone.example.com:5000/v3",
+            projectName: "k8s",
+            userName: "opke",
+            imageId: "5f2c0b36-4f6a-4b8e-9a0e-2f1c3d4e5f60",
+            controllerFlavor: "m1.large",
+            externalNetworkId: "0e4c6f2a-9a7b-4c1d-8e3f-112233445566",
+            allowedSshCidrs: ["203.0.113.7/32"],
+        };
         for (const n of [...c.controllers, ...c.workers]) delete n.mac;
         expect(clusterNodes(parseClusterConfig(c)).map((n) => [n.role, n.index, n.name, n.mac])).toEqual([
             ["controller", 0, "c1", undefined],
@@ -866,13 +875,13 @@ describe("stack files", () => {
             '--set "controllers[0]..ip=1": "controllers[0]..ip" is not a config path; use .key, [index] or ["key"] steps such as controllers[0].ip',
             '--set "controllers[9].ip=10.0.0.99": controllers has 3 entries; use an index from 0 to 3',
             '--set "clusterName.x=1": clusterName is "dev", not a mapping or list; set the whole value instead',
-            "bogus: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, pki, images, controllerExtras, workerExtras",
+            "bogus: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, pki, images, controllerExtras, workerExtras, openstack",
         ]);
     });
 
     test("a missing stack file names the path and the stacks that exist", () => {
         expect(thrownIssues(() => loadStackFile(ROOT, "nope"))).toEqual([
-            `--stack: "nope" has no stack file (${path.join(ROOT, "Pulumi.nope.yaml")} does not exist); use one of dev`,
+            `--stack: "nope" has no stack file (${path.join(ROOT, "Pulumi.nope.yaml")} does not exist); use one of dev, openstack-example`,
         ]);
     });
 
@@ -909,7 +918,8 @@ describe("stack files", () => {
             expect(thrownIssues(() => loadStackFile(dir, "s"))).toEqual([
                 'Pulumi.s.yaml: config key "clusterName" has no namespace; write it as "opke:clusterName"',
                 "ssh.authorizedKeys[0]: secure value; opke has no secret config keys yet, so store it in plain text (pulumi config set without --secret) or remove it",
-                "apiPrt: unknown key; did you mean apiPort? allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, pki, images, controllerExtras, workerExtras",
+                "apiPrt: unknown key; did you mean apiPort? allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, pki, images, controllerExtras, workerExtras, openstack",
+                'openstack: missing; platform "openstack" needs the OpenStack settings; set openstack.authUrl, imageId, controllerFlavor, externalNetworkId and the login (see Pulumi.openstack-example.yaml)',
             ]);
         });
 
@@ -944,7 +954,7 @@ describe("loadPulumiConfig", () => {
             expect(loadPulumiConfig().clusterName).toBe("engine");
             pulumi.runtime.setAllConfig({ ...all, "opke:sshKeys": "[]", "other:thing": "x" });
             expect(thrownIssues(() => loadPulumiConfig())).toEqual([
-                "sshKeys: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, pki, images, controllerExtras, workerExtras",
+                "sshKeys: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, pki, images, controllerExtras, workerExtras, openstack",
             ]);
         } finally {
             pulumi.runtime.setAllConfig({});
@@ -996,6 +1006,10 @@ describe("Pulumi.yaml", () => {
         const zodDefault = shape[key].safeParse(undefined);
         if (!zodDefault.success) {
             expect(declared).not.toHaveProperty("default");
+        } else if (zodDefault.data === undefined && kind === "object") {
+            // Optional mappings (openstack): a declared key without a default would be required on
+            // every stack (Pulumi's mergeConfig), so Pulumi.yaml gives {} and validation reads {} as unset.
+            expect(declared.default).toEqual({});
         } else if (zodDefault.data !== null && typeof zodDefault.data === "object" && !Array.isArray(zodDefault.data)) {
             // Mappings default to {} and the schema fills in every field.
             expect(declared.default).toEqual({});

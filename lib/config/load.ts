@@ -14,9 +14,19 @@ import type * as pulumiTypes from "@pulumi/pulumi";
 import YAML from "yaml";
 import { checkClusterConfig, ConfigError, formatPath, formatValue, parseClusterConfig } from "./validate";
 import { schemaKindAtPath, type ClusterConfig, type ConfigPath } from "./schema";
+import { OPENSTACK_SECRET_KEYS } from "../../modules/openstack/config";
 
 /** The config namespace of the project (`name` in Pulumi.yaml). */
 export const CONFIG_NAMESPACE = "opke";
+
+/**
+ * Secret config keys (`pulumi config set --secret opke:<key>`). They are not part of the cluster
+ * description: the program reads them with `pulumi.Config` secret access, so they stay secret
+ * Outputs and never reach the renderers; both loaders skip them.
+ *   - `openstackPassword`, `openstackApplicationCredentialSecret`: the OpenStack provider's
+ *     credentials (modules/openstack/config.ts).
+ */
+export const SECRET_CONFIG_KEYS: readonly string[] = [...Object.values(OPENSTACK_SECRET_KEYS)];
 
 /** A raw config object (keys without the `opke:` prefix) and the problems found while building it. */
 export interface RawConfig {
@@ -90,6 +100,7 @@ export function rawConfigFromStackFile(file: string, text: string): RawConfig & 
         }
         if (key.slice(0, colon) !== CONFIG_NAMESPACE) continue;
         const name = key.slice(colon + 1);
+        if (SECRET_CONFIG_KEYS.includes(name)) continue;
         for (const p of securePaths(value, [name])) {
             secure.push(p);
             issues.push(
@@ -247,6 +258,7 @@ export function rawConfigFromPulumi(all: Readonly<Record<string, string>>): Reco
     for (const [key, text] of Object.entries(all)) {
         if (!key.startsWith(prefix)) continue;
         const name = key.slice(prefix.length);
+        if (SECRET_CONFIG_KEYS.includes(name)) continue;
         raw[name] = decodeText([name], text);
     }
     return raw;

@@ -11,6 +11,7 @@
  * lib/config/validate.ts.
  */
 import { z } from "zod";
+import { OpenStackSpec } from "../../modules/openstack/config";
 import versions from "../versions.json";
 
 /**
@@ -251,6 +252,12 @@ export const ClusterConfigSchema = z.strictObject({
     controllerExtras: Extras.default(noExtras),
     /** Extra Ignition files and units for every worker. */
     workerExtras: Extras.default(noExtras),
+    /**
+     * OpenStack settings: required when platform is "openstack", rejected otherwise (checked in
+     * lib/config/validate.ts; an empty mapping counts as unset, as Pulumi.yaml's default is {}).
+     * See modules/openstack/config.ts. The credentials are separate secret keys.
+     */
+    openstack: OpenStackSpec.optional(),
 });
 
 /** The validated, defaulted and normalised cluster description every module consumes. */

@@ -9,6 +9,7 @@
  */
 import semver from "semver";
 import type { z } from "zod";
+import { OpenStackSpec, SshVia, subnetPlan } from "../../modules/openstack/config";
 import versions from "../versions.json";
 import {
     allowedKeysAtPath,
@@ -514,7 +515,136 @@ function crossFieldLines(raw: Record<string, unknown>, out: IssueList): void {
     checkExtras(out, s.controllerExtras, ["controllerExtras"]);
     checkExtras(out, s.workerExtras, ["workerExtras"]);
     checkNodes(out, s, ranges);
+    checkOpenStack(out, raw, s, ranges);
     checkPki(out, s.pki);
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenStack (modules/openstack/config.ts)
+
+/**
+ * An empty `openstack` mapping counts as unset: Pulumi.yaml declares `openstack` with default {}
+ * (a project key without a default would be required on every stack), so the engine hands {} to
+ * bare-metal stacks.
+ */
+function withoutEmptyOpenStack(raw: unknown): unknown {
+    if (!isRecord(raw)) return raw;
+    // Also `gitops` and `cloudflare` (modules/argocd/config.ts): optional blocks declared with default {}.
+    const empty = ["openstack", "gitops", "cloudflare"].filter((k) => isRecord(raw[k]) && Object.keys(raw[k] as object).length === 0);
+    if (empty.length === 0) return raw;
+    const rest = { ...raw };
+    for (const k of empty) delete rest[k];
+    return rest;
+}
+
+/** How each `openstack.sshVia` mode needs `openstack.allowedSshCidrs` filled in. */
+const SSH_SOURCE_HINT: Record<SshVia, string> = {
+    [SshVia.FloatingIp]: "the public address the host running pulumi connects from",
+    [SshVia.Bastion]: "the bastion's address as the nodes see it",
+    [SshVia.Direct]: "the address of the host running pulumi on the node network",
+};
+
+/** The `openstack` block against `platform`, auth combinations, network mode, node IPs and SSH reachability. */
+function checkOpenStack(out: IssueList, raw: Record<string, unknown>, s: Salvaged, ranges: NetworkRanges): void {
+    const written = raw.openstack;
+    if (s.platform !== Platform.OpenStack) {
+        if (written !== undefined && s.platform !== undefined) {
+            out.line(["openstack"], `is only used with platform "openstack" (platform is ${JSON.stringify(s.platform)}); remove it or set platform: openstack`);
+        }
+        return;
+    }
+    if (written === undefined) {
+        return out.missing(
+            ["openstack"],
+            'platform "openstack" needs the OpenStack settings; set openstack.authUrl, imageId, controllerFlavor, externalNetworkId and the login (see Pulumi.openstack-example.yaml)',
+        );
+    }
+    if (!isRecord(written)) return;
+    const os = salvageObject(OpenStackSpec, written);
+    const at = (...rest: (string | number)[]): ConfigPath => ["openstack", ...rest];
+    const has = (key: string) => written[key] !== undefined;
+
+    // Login: an application credential, or user + project.
+    if (has("applicationCredentialId")) {
+        for (const key of ["userName", "projectName", "projectId"]) {
+            if (has(key)) out.add(at(key), written[key], "is not used with openstack.applicationCredentialId (an application credential carries its user and project); remove it");
+        }
+    } else {
+        if (!has("userName")) {
+            out.missing(at("userName"), "set the OpenStack user (its password goes in the secret config opke:openstackPassword), or log in with openstack.applicationCredentialId");
+        }
+        if (!has("projectName") && !has("projectId")) out.missing(at("projectName"), "set the project to build in: openstack.projectName or openstack.projectId");
+        if (has("projectName") && has("projectId")) out.add(at("projectId"), written.projectId, "is set together with openstack.projectName; set only one of them");
+    }
+
+    // Network mode.
+    const net = isRecord(written.network) ? written.network : undefined;
+    let creates = written.network === undefined; // the default is { create: true }
+    if (net) {
+        const create = net.create !== undefined;
+        const existing = net.id !== undefined || net.subnetId !== undefined;
+        if (create && existing) {
+            out.add(at("network"), net, "sets create together with id/subnetId; use either { create: true } or { id, subnetId } of an existing network");
+        } else if (!create && !existing) {
+            out.add(at("network"), net, 'sets neither create nor id; use { create: true } to let opke create the network, or { id: "<network UUID>", subnetId: "<subnet UUID>" }');
+        } else if (existing) {
+            if (net.id === undefined) out.missing(at("network", "id"), "set the UUID of the network that holds openstack.network.subnetId");
+            if (net.subnetId === undefined) out.missing(at("network", "subnetId"), "an existing network needs the UUID of its subnet on network.nodeCidr");
+            if (net.dnsNameservers !== undefined) {
+                out.add(at("network", "dnsNameservers"), net.dnsNameservers, "only applies to a network opke creates; set DNS servers on the existing subnet, or remove it");
+            }
+        }
+        creates = create && !existing;
+    }
+
+    // Node IPs inside the subnet opke creates: between the gateway and the DHCP pool.
+    const node = ranges.node;
+    if (creates && node && usableHosts(node) > 0) {
+        const plan = subnetPlan(node);
+        if (!plan) {
+            out.add(["network", "nodeCidr"], s.network.nodeCidr, "is too small for the subnet opke creates (gateway, node addresses and a DHCP pool); use a /29 or larger");
+        } else {
+            const first = ipToInt(parseIpv4(plan.nodeRange.first)!);
+            const last = ipToInt(parseIpv4(plan.nodeRange.last)!);
+            const pool = `${plan.allocationPool.start} to ${plan.allocationPool.end}`;
+            for (const role of ["controllers", "workers"] as const) {
+                s[role]?.forEach((n, i) => {
+                    const ip = n?.ip === undefined ? undefined : parseIpv4(n.ip);
+                    if (!ip || !cidrContains(node, ip)) return; // reported by checkNodes
+                    const v = ipToInt(ip);
+                    if (v === node.first || v === node.last || (v >= first && v <= last)) return; // network/broadcast: checkNodes
+                    const why = v === first - 1 ? "is the gateway of the subnet opke creates" : `is in the DHCP pool of the subnet opke creates (${pool})`;
+                    out.add([role, i, "ip"], n?.ip, `${why}; use an address from ${plan.nodeRange.first} to ${plan.nodeRange.last}`);
+                });
+            }
+        }
+    }
+
+    // SSH: the pushes need a way in.
+    const sshVia = os.sshVia ?? SshVia.FloatingIp;
+    if (os.allowedSshCidrs !== undefined && os.allowedSshCidrs.length === 0) {
+        out.add(
+            at("allowedSshCidrs"),
+            os.allowedSshCidrs,
+            `is empty, so the nodes' SSH port is closed and the pushes cannot run (openstack.sshVia ${JSON.stringify(sshVia)}); list ${SSH_SOURCE_HINT[sshVia]}, such as "203.0.113.7/32"`,
+        );
+    }
+    const bastion = valueAtPath(raw, ["ssh", "bastion"]);
+    if (sshVia === SshVia.Bastion && bastion === undefined) {
+        out.missing(["ssh", "bastion"], 'openstack.sshVia "bastion" connects through it; set ssh.bastion.host (and port, user)');
+    } else if (sshVia !== SshVia.Bastion && bastion !== undefined) {
+        out.add(["ssh", "bastion"], bastion, `is only used with openstack.sshVia "bastion" (it is ${JSON.stringify(sshVia)}); remove it or set openstack.sshVia: bastion`);
+    }
+
+    // Each CIDR once (each is one security-group rule).
+    for (const list of ["allowedApiCidrs", "allowedSshCidrs", "nodePortCidrs"] as const) {
+        const seen = new Map<string, Seen>();
+        const values = written[list];
+        if (!Array.isArray(values)) continue;
+        values.forEach((cidr, i) => {
+            if (typeof cidr === "string") checkUnique(out, seen, cidr, at(list, i), (first) => `is already listed at ${first}; list each CIDR once`, cidr, at(list, i));
+        });
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -528,7 +658,8 @@ export type CheckResult = { ok: true; config: ClusterConfig } | { ok: false; iss
  * zod's structural issues first (in zod's order), then the cross-field rules. Versions come back
  * normalised to the `v`-prefixed form.
  */
-export function checkClusterConfig(raw: unknown): CheckResult {
+export function checkClusterConfig(input: unknown): CheckResult {
+    const raw = withoutEmptyOpenStack(input);
     const out = new IssueList(raw);
     const parsed = ClusterConfigSchema.safeParse(raw);
     if (!parsed.success) for (const issue of parsed.error.issues) zodIssueLines(issue, raw, out);
