@@ -23,10 +23,11 @@ export const CONFIG_NAMESPACE = "opke";
  * Secret config keys (`pulumi config set --secret opke:<key>`). They are not part of the cluster
  * description: the program reads them with `pulumi.Config` secret access, so they stay secret
  * Outputs and never reach the renderers; both loaders skip them.
+ *   - `sshPrivateKey`: private key of the SSH pushes (lib/provision/connection.ts).
  *   - `openstackPassword`, `openstackApplicationCredentialSecret`: the OpenStack provider's
  *     credentials (modules/openstack/config.ts).
  */
-export const SECRET_CONFIG_KEYS: readonly string[] = [...Object.values(OPENSTACK_SECRET_KEYS)];
+export const SECRET_CONFIG_KEYS: readonly string[] = ["sshPrivateKey", ...Object.values(OPENSTACK_SECRET_KEYS)];
 
 /** A raw config object (keys without the `opke:` prefix) and the problems found while building it. */
 export interface RawConfig {
@@ -104,7 +105,7 @@ export function rawConfigFromStackFile(file: string, text: string): RawConfig & 
         for (const p of securePaths(value, [name])) {
             secure.push(p);
             issues.push(
-                `${formatPath(p)}: secure value; opke has no secret config keys yet, so store it in plain text (pulumi config set without --secret) or remove it`,
+                `${formatPath(p)}: secure value; only ${SECRET_CONFIG_KEYS.join(", ")} may be secret, so store it in plain text (pulumi config set without --secret) or remove it`,
             );
         }
         raw[name] = value;

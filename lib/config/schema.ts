@@ -160,6 +160,23 @@ export const NetworkSpec = z.strictObject({
 });
 export type NetworkSpec = z.infer<typeof NetworkSpec>;
 
+/** An OpenSSH public key as `<type> <base64>` (a trailing comment is allowed and ignored). */
+const hostKeyLine = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}( .*)?$/;
+const hostKeyMessage = "is not an SSH host key; paste the node's public host key such as \"ssh-ed25519 AAAA...\" (ssh-keyscan -t ed25519 <host>)";
+
+/** A jump host the pushes connect through (the @pulumi/command provider's `proxy`). */
+export const SshBastionSpec = z.strictObject({
+    /** DNS name or IPv4 address of the bastion. Required. */
+    host: z.string().regex(/^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$/, "is not a host name or IPv4 address; use a name such as \"bastion.example.com\""),
+    /** Defaults to 22. */
+    port: intBetween(1, 65535, "use a port number from 1 to 65535 such as 22").default(22),
+    /** Login user on the bastion; defaults to ssh.user. */
+    user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "is not a POSIX user name; use lowercase letters, digits, '_' and '-', starting with a letter or '_' (at most 32)").optional(),
+    /** The bastion's host key (pinned when given). */
+    hostKey: z.string().regex(hostKeyLine, hostKeyMessage).optional(),
+});
+export type SshBastionSpec = z.infer<typeof SshBastionSpec>;
+
 export const SshSpec = z.strictObject({
     /** The login user on the nodes (also the user Ignition gives the authorized keys to). Defaults to core. */
     user: z
@@ -177,8 +194,32 @@ export const SshSpec = z.strictObject({
                 ),
         )
         .min(1, "is empty; list at least one OpenSSH public key"),
+    /** SSH port of the nodes, for the pushes (lib/provision). Defaults to 22. */
+    port: intBetween(1, 65535, "use a port number from 1 to 65535 such as 22").default(22),
+    /**
+     * Pinned host keys by node name (`c1: "ssh-ed25519 AAAA…"`): the pushes then refuse any other
+     * key. Nodes not listed are not checked (the SSH provider ignores host keys when none is given).
+     */
+    hostKeys: z.record(z.string().regex(dnsLabel, dnsLabelMessage), z.string().regex(hostKeyLine, hostKeyMessage)).default({}),
+    /** Jump host for the pushes (`{ host, port, user, hostKey }`); none by default. */
+    bastion: SshBastionSpec.optional(),
+    /**
+     * ssh-agent socket to authenticate with, pinned to a path. Without it (and without the secret
+     * config `opke:sshPrivateKey`) the provider uses SSH_AUTH_SOCK of the process at run time.
+     */
+    agentSocketPath: z.string().regex(absPath, "is not an absolute path; use the agent socket's path such as \"/run/user/1000/ssh-agent.socket\"").optional(),
 });
 export type SshSpec = z.infer<typeof SshSpec>;
+
+/** Rolling upgrades of the nodes (lib/provision). */
+export const UpgradeSpec = z.strictObject({
+    /**
+     * Workers pushed (and restarted) at a time during an upgrade; controllers always go one at a
+     * time. Defaults to 1.
+     */
+    maxUnavailable: intBetween(1, 10000, "use a whole number of workers, 1 or more, such as 1").default(1),
+});
+export type UpgradeSpec = z.infer<typeof UpgradeSpec>;
 
 export const PkiSpec = z.strictObject({
     /** Algorithm of every generated key. Defaults to RSA. */
@@ -244,6 +285,8 @@ export const ClusterConfigSchema = z.strictObject({
     workers: z.array(NodeSpec).default([]),
     /** Login user and authorized keys. Required (at least one key). */
     ssh: SshSpec,
+    /** Rolling upgrades: workers per batch. Every field has a default. */
+    upgrade: UpgradeSpec.default(UpgradeSpec.parse({})),
     /** Key algorithm and certificate lifetimes. Every field has a default. */
     pki: PkiSpec.default(PkiSpec.parse({})),
     /** Image repositories. Every field has a default. */

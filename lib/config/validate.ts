@@ -21,6 +21,7 @@ import {
     NodeSpec,
     PkiSpec,
     Platform,
+    SshSpec,
     SUPPORTED_ETCD_VERSIONS,
     SUPPORTED_KUBERNETES_VERSIONS,
 } from "./schema";
@@ -495,6 +496,16 @@ function checkPki(out: IssueList, pki: Salvaged["pki"]): void {
     }
 }
 
+/** `ssh.hostKeys` is keyed by node name; a name that is no node is a typo (its key would never be checked). */
+function checkSshHostKeys(out: IssueList, raw: Record<string, unknown>, s: Salvaged): void {
+    const hostKeys = salvageObject(SshSpec, raw.ssh).hostKeys;
+    if (!hostKeys || !s.controllers || !s.workers) return;
+    const names = [...s.controllers, ...s.workers].map((n) => n?.name).filter((n): n is string => n !== undefined);
+    for (const name of Object.keys(hostKeys)) {
+        if (!names.includes(name)) out.line(["ssh", "hostKeys", name], `unknown node; host keys are keyed by node name, one of ${names.join(", ")}`);
+    }
+}
+
 function crossFieldLines(raw: Record<string, unknown>, out: IssueList): void {
     const s = salvage(raw);
     checkVersion(out, "kubernetesVersion", s.kubernetesVersion, SUPPORTED_KUBERNETES_VERSIONS, versions.kubernetes);
@@ -517,6 +528,7 @@ function crossFieldLines(raw: Record<string, unknown>, out: IssueList): void {
     checkNodes(out, s, ranges);
     checkOpenStack(out, raw, s, ranges);
     checkPki(out, s.pki);
+    checkSshHostKeys(out, raw, s);
 }
 
 // ---------------------------------------------------------------------------------------------

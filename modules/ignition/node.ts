@@ -26,7 +26,7 @@ const SUDO_GROUPS = ["sudo"];
 export interface IgnitionInputs {
     os: OperatingSystem;
     cni: Cni;
-    ssh: SshSpec;
+    ssh: Pick<SshSpec, "user" | "authorizedKeys">;
     /** The extras of the node's role, with the config field they come from. */
     roleExtras: { field: string; extras: Extras };
     /** The node's own extras, with the config field they come from. */
