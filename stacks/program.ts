@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { loadPulumiConfig } from "../lib/config";
+import { loadPulumiConfig, Platform } from "../lib/config";
+import { BareMetalCluster } from "../modules/bare-metal/component";
 import { Cluster } from "./cluster";
 
 /**
@@ -10,6 +11,19 @@ import { Cluster } from "./cluster";
 export async function program(): Promise<Record<string, unknown>> {
     const cfg = loadPulumiConfig();
     const cluster = new Cluster(cfg.clusterName, { config: cfg });
+    // One platform component boots the hosts and runs the shared SSH provisioning (lib/provision).
+    switch (cfg.platform) {
+        case Platform.BareMetal:
+            new BareMetalCluster(cfg.clusterName, { config: cfg, cluster });
+            break;
+        case Platform.OpenStack:
+            // modules/openstack's OpenStackCluster is wired here (its own commit).
+            break;
+        default: {
+            const unreachable: never = cfg.platform;
+            throw new Error(`platform: unsupported ${String(unreachable)}`);
+        }
+    }
     return {
         apiServer: cluster.apiServerUrl,
         kubernetesVersion: cfg.kubernetesVersion,

@@ -65,6 +65,16 @@ function base(): Raw {
     };
 }
 
+/** A complete `bareMetal` block for mode matchbox (Flatcar). */
+function matchbox(): Raw {
+    return {
+        mode: "matchbox",
+        matchboxUrl: "http://matchbox.example.com:8080",
+        matchboxHost: { host: "matchbox.example.com" },
+        osVersion: "4230.2.3",
+    };
+}
+
 /** The issues of a config that must fail (fails the test if it passes). */
 function issuesOf(raw: unknown): string[] {
     const result = checkClusterConfig(raw);
@@ -89,14 +99,14 @@ const BAD_CONFIGS: [name: string, mutate: (c: Raw) => unknown, issues: string[]]
         "unknown top-level key",
         (c) => { c.bogus = 1; },
         [
-            "bogus: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, openstack",
+            "bogus: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack",
         ],
     ],
     [
         "unknown key close to a known one",
         (c) => { c.apiport = 7443; },
         [
-            "apiport: unknown key; did you mean apiPort? allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, openstack",
+            "apiport: unknown key; did you mean apiPort? allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack",
         ],
     ],
     [
@@ -392,10 +402,97 @@ const BAD_CONFIGS: [name: string, mutate: (c: Raw) => unknown, issues: string[]]
         ],
     ],
     [
-        "bare metal node without MAC",
-        (c) => { delete c.workers[1].mac; },
+        "bare metal node without MAC in matchbox mode",
+        (c) => { c.bareMetal = matchbox(); delete c.workers[1].mac; },
         [
-            "workers[1].mac: missing; platform \"bare-metal\" boots nodes by MAC address; set the boot interface's MAC such as \"52:54:00:12:34:56\"",
+            "workers[1].mac: missing; bareMetal.mode \"matchbox\" selects each machine by the MAC address of its boot interface; set it such as \"52:54:00:12:34:56\", or set bareMetal.machines.w2.uuid",
+        ],
+    ],
+    [
+        "bare metal node without MAC in directory mode",
+        (c) => { c.bareMetal = { ...matchbox(), mode: "directory" }; delete c.bareMetal.matchboxHost; delete c.controllers[0].mac; },
+        [
+            "controllers[0].mac: missing; bareMetal.mode \"directory\" selects each machine by the MAC address of its boot interface; set it such as \"52:54:00:12:34:56\", or set bareMetal.machines.c1.uuid",
+        ],
+    ],
+    [
+        "matchbox mode without endpoint, host and OS version",
+        (c) => { c.bareMetal = { mode: "matchbox" }; },
+        [
+            "bareMetal.matchboxUrl: missing; bareMetal.mode \"matchbox\" needs the Matchbox HTTP endpoint the machines reach while booting, such as \"http://matchbox.example.com:8080\"",
+            "bareMetal.osVersion: missing; bareMetal.mode \"matchbox\" installs a pinned image; set the Flatcar version to install such as \"4230.2.3\"",
+            "bareMetal.matchboxHost: missing; bareMetal.mode \"matchbox\" writes the Matchbox files over SSH; set the provisioning host such as { host: \"matchbox.example.com\" }, or use bareMetal.mode \"directory\" to write them locally",
+        ],
+    ],
+    [
+        "directory mode on Fedora CoreOS without OS version",
+        (c) => { c.os = "fedora-coreos"; c.bareMetal = { mode: "directory", matchboxUrl: "http://10.0.0.2:8080" }; },
+        [
+            "bareMetal.osVersion: missing; bareMetal.mode \"directory\" installs a pinned image; set the Fedora CoreOS version to install such as \"42.20250929.3.0\"",
+        ],
+    ],
+    [
+        "unknown bare-metal mode",
+        (c) => { c.bareMetal = { mode: "pxe" }; },
+        [
+            "bareMetal.mode: \"pxe\" is not allowed; use one of \"installed\", \"matchbox\", \"directory\"",
+        ],
+    ],
+    [
+        "Matchbox URL with a trailing slash",
+        (c) => { c.bareMetal = { ...matchbox(), matchboxUrl: "http://matchbox.example.com:8080/" }; },
+        [
+            "bareMetal.matchboxUrl: \"http://matchbox.example.com:8080/\" is not an HTTP URL; use the Matchbox endpoint the machines reach such as \"http://matchbox.example.com:8080\" (no trailing '/', no query)",
+        ],
+    ],
+    [
+        "unpinned Flatcar version and a Fedora CoreOS stream",
+        (c) => { c.bareMetal = { ...matchbox(), osVersion: "current", osChannel: "testing" }; },
+        [
+            "bareMetal.osVersion: \"current\" is not a Flatcar version; pin a release such as \"4230.2.3\"",
+            "bareMetal.osChannel: \"testing\" is not a Flatcar channel; use one of \"stable\", \"beta\", \"alpha\"",
+        ],
+    ],
+    [
+        "Flatcar version and channel on Fedora CoreOS",
+        (c) => { c.os = "fedora-coreos"; c.bareMetal = { ...matchbox(), osChannel: "beta" }; },
+        [
+            "bareMetal.osVersion: \"4230.2.3\" is not a Fedora CoreOS version; pin a release such as \"42.20250929.3.0\"",
+            "bareMetal.osChannel: \"beta\" is not a Fedora CoreOS stream; use one of \"stable\", \"testing\", \"next\"",
+        ],
+    ],
+    [
+        "machine settings for an unknown node, a duplicate UUID, a bad disk and kernel argument",
+        (c) => {
+    c.bareMetal = {
+        ...matchbox(),
+        machines: {
+            c1: { uuid: "4C4C4544-0042-3010-8056-B8C04F4C5931" },
+            w9: { installDisk: "/dev/sdb" },
+            w1: { uuid: "4c4c4544-0042-3010-8056-b8c04f4c5931" },
+        },
+    };
+  },
+        [
+            "bareMetal.machines.w9: unknown node; machines are keyed by node name, one of c1, c2, c3, w1, w2",
+            "bareMetal.machines.w1.uuid: \"4c4c4544-0042-3010-8056-b8c04f4c5931\" is already used by bareMetal.machines.c1; give every machine its own UUID",
+        ],
+    ],
+    [
+        "bad install disk, kernel argument and matchbox host",
+        (c) => {
+    c.bareMetal = {
+        ...matchbox(),
+        installDisk: "sda",
+        kernelArgs: ["console=tty0 console=ttyS0"],
+        matchboxHost: { host: "matchbox_host", port: 0 },
+    };
+  },
+        [
+            "bareMetal.matchboxHost.host: \"matchbox_host\" is not a host name or IPv4 address; use e.g. \"matchbox.example.com\" or \"10.0.0.2\"",
+            "bareMetal.matchboxHost.port: 0 is out of range; use a port number from 1 to 65535 such as 22",
+            "bareMetal.installDisk: \"sda\" is not a block device path; use a path such as \"/dev/sda\", \"/dev/nvme0n1\" or \"/dev/disk/by-id/…\"",
+            "bareMetal.kernelArgs[0]: \"console=tty0 console=ttyS0\" is not one kernel argument; write each argument as its own list entry, without spaces or quotes, such as \"console=ttyS0,115200n8\"",
         ],
     ],
     [
@@ -606,7 +703,7 @@ const BAD_CONFIGS: [name: string, mutate: (c: Raw) => unknown, issues: string[]]
   },
         [
             "clusterName: \"Prod\" is not a lowercase DNS label; use a-z, 0-9 and '-' (at most 63 characters, a letter or digit at both ends)",
-            "extra: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, openstack",
+            "extra: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack",
             "kubernetesVersion: \"1.30.0\" is not supported; use a version in >=1.34.0 <1.38.0 such as \"v1.36.3\"",
             "network.podCidr: \"10.0.0.0/8\" overlaps network.nodeCidr \"10.0.0.0/24\"; choose disjoint ranges",
             "network.serviceCidr: \"10.3.0.0/16\" (default) overlaps network.podCidr \"10.0.0.0/8\"; choose disjoint ranges",
@@ -711,6 +808,16 @@ describe("good configs", () => {
             images: { kubelet: "quay.io/poseidon/kubelet", kubernetesRegistry: "registry.k8s.io", etcd: "quay.io/coreos/etcd" },
             controllerExtras: { files: [], units: [] },
             workerExtras: { files: [], units: [] },
+            bareMetal: {
+                mode: "installed",
+                assetsDir: "/var/lib/matchbox",
+                osChannel: "stable",
+                installDisk: "/dev/sda",
+                kernelArgs: ["console=tty0", "console=ttyS0,115200n8"],
+                cachedInstall: false,
+                installTimeoutMinutes: 60,
+                machines: {},
+            },
         };
         expect(cfg).toEqual(expected);
     });
@@ -745,6 +852,31 @@ describe("good configs", () => {
         a.controllers[0].extras.units.push({ name: "a.service", mask: true, dropins: [] });
         a.network.podCidr = "10.99.0.0/16";
         expect([b.workerExtras.files, b.controllers[0].extras.units, b.network.podCidr]).toEqual([[], [], "10.20.0.0/16"]);
+    });
+
+    test("bare-metal hosts installed by other means need no MAC address (the default mode)", () => {
+        const c = base();
+        for (const n of [...c.controllers, ...c.workers]) delete n.mac;
+        const cfg = parseClusterConfig(c);
+        expect(cfg.bareMetal.mode).toBe("installed");
+        expect(clusterNodes(cfg).map((n) => n.mac)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    });
+
+    test("a PXE-booted machine may be selected by UUID instead of MAC; machine settings are normalised", () => {
+        const c = base();
+        delete c.workers[0].mac;
+        c.os = "fedora-coreos";
+        c.bareMetal = {
+            ...matchbox(),
+            osChannel: "testing",
+            osVersion: "42.20250929.2.0",
+            machines: { w1: { uuid: "4C4C4544-0042-3010-8056-B8C04F4C5931", installDisk: "/dev/disk/by-id/nvme-eui.0025388b91b1a2c3", kernelArgs: ["nomodeset"] } },
+        };
+        const cfg = parseClusterConfig(c);
+        expect(cfg.bareMetal.machines).toEqual({
+            w1: { uuid: "4c4c4544-0042-3010-8056-b8c04f4c5931", installDisk: "/dev/disk/by-id/nvme-eui.0025388b91b1a2c3", kernelArgs: ["nomodeset"] },
+        });
+        expect(cfg.bareMetal.matchboxHost).toEqual({ host: "matchbox.example.com", port: 22, user: "core" });
     });
 
     test("openstack nodes need no MAC address", () => {
@@ -820,6 +952,19 @@ describe("stack files", () => {
         expect(cfg.workers[2].taints).toEqual([{ key: "example.com/gpu", value: "true", effect: "NoSchedule" }]);
         expect(cfg.workerExtras.files).toEqual([{ path: "/etc/motd.d/opke.conf", contents: "opke dev cluster worker\n", mode: "0644" }]);
         expect(cfg.ssh.authorizedKeys).toHaveLength(1);
+        expect(cfg.bareMetal).toEqual({
+            mode: "matchbox",
+            matchboxUrl: "http://matchbox.dev.opke.test:8080",
+            matchboxHost: { host: "matchbox.dev.opke.test", port: 22, user: "core" },
+            assetsDir: "/var/lib/matchbox",
+            osChannel: "stable",
+            osVersion: "4230.2.3",
+            installDisk: "/dev/sda",
+            kernelArgs: ["console=tty0", "console=ttyS0,115200n8"],
+            cachedInstall: false,
+            installTimeoutMinutes: 60,
+            machines: { w3: { installDisk: "/dev/nvme0n1", kernelArgs: [] } },
+        });
     });
 
     test("the Pulumi config map of a stack gives the same config as its stack file", () => {
@@ -861,7 +1006,7 @@ describe("stack files", () => {
             "controllers[3].ip: missing; set the node's IPv4 address inside network.nodeCidr",
             'kubernetesVersion: "1.36" is not a version; use MAJOR.MINOR.PATCH such as "v1.36.3" (a leading "v" is optional)',
             "controllers: 4 controllers is even; use an odd number (1, 3, 5) so etcd keeps quorum",
-            'controllers[3].mac: missing; platform "bare-metal" boots nodes by MAC address; set the boot interface\'s MAC such as "52:54:00:12:34:56"',
+            'controllers[3].mac: missing; bareMetal.mode "matchbox" selects each machine by the MAC address of its boot interface; set it such as "52:54:00:12:34:56", or set bareMetal.machines.c4.uuid',
         ]);
     });
 
@@ -876,7 +1021,7 @@ describe("stack files", () => {
             '--set "controllers[0]..ip=1": "controllers[0]..ip" is not a config path; use .key, [index] or ["key"] steps such as controllers[0].ip',
             '--set "controllers[9].ip=10.0.0.99": controllers has 3 entries; use an index from 0 to 3',
             '--set "clusterName.x=1": clusterName is "dev", not a mapping or list; set the whole value instead',
-            "bogus: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, openstack",
+            "bogus: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack",
         ]);
     });
 
@@ -919,7 +1064,7 @@ describe("stack files", () => {
             expect(thrownIssues(() => loadStackFile(dir, "s"))).toEqual([
                 'Pulumi.s.yaml: config key "clusterName" has no namespace; write it as "opke:clusterName"',
                 "ssh.authorizedKeys[0]: secure value; only sshPrivateKey, openstackPassword, openstackApplicationCredentialSecret may be secret, so store it in plain text (pulumi config set without --secret) or remove it",
-                "apiPrt: unknown key; did you mean apiPort? allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, openstack",
+                "apiPrt: unknown key; did you mean apiPort? allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack",
                 'openstack: missing; platform "openstack" needs the OpenStack settings; set openstack.authUrl, imageId, controllerFlavor, externalNetworkId and the login (see Pulumi.openstack-example.yaml)',
             ]);
         });
@@ -955,7 +1100,7 @@ describe("loadPulumiConfig", () => {
             expect(loadPulumiConfig().clusterName).toBe("engine");
             pulumi.runtime.setAllConfig({ ...all, "opke:sshKeys": "[]", "other:thing": "x" });
             expect(thrownIssues(() => loadPulumiConfig())).toEqual([
-                "sshKeys: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, openstack",
+                "sshKeys: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack",
             ]);
         } finally {
             pulumi.runtime.setAllConfig({});

@@ -11,6 +11,7 @@
  * lib/config/validate.ts.
  */
 import { z } from "zod";
+import { BareMetalSpec, defaultBareMetal } from "../../modules/bare-metal/config";
 import { OpenStackSpec } from "../../modules/openstack/config";
 import versions from "../versions.json";
 
@@ -295,6 +296,12 @@ export const ClusterConfigSchema = z.strictObject({
     controllerExtras: Extras.default(noExtras),
     /** Extra Ignition files and units for every worker. */
     workerExtras: Extras.default(noExtras),
+    /**
+     * Bare-metal boot and install (platform bare-metal): mode installed (default), matchbox or
+     * directory, Matchbox endpoint and host, pinned OS image, install disk, kernel arguments and
+     * per-machine settings. See modules/bare-metal/config.ts. Every field has a default.
+     */
+    bareMetal: BareMetalSpec.default(defaultBareMetal),
     /**
      * OpenStack settings: required when platform is "openstack", rejected otherwise (checked in
      * lib/config/validate.ts; an empty mapping counts as unset, as Pulumi.yaml's default is {}).

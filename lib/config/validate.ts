@@ -9,6 +9,7 @@
  */
 import semver from "semver";
 import type { z } from "zod";
+import { BareMetalMode, BareMetalSpec, OS_CHANNELS, OS_VERSION_FORMATS } from "../../modules/bare-metal/config";
 import { OpenStackSpec, SshVia, subnetPlan } from "../../modules/openstack/config";
 import versions from "../versions.json";
 import {
@@ -235,6 +236,7 @@ interface Salvaged {
     kubernetesVersion?: string;
     etcdVersion?: string;
     platform?: ClusterConfig["platform"];
+    os?: ClusterConfig["os"];
     apiPort?: number;
     network: Partial<ClusterConfig["network"]>;
     pki: Partial<ClusterConfig["pki"]>;
@@ -243,6 +245,7 @@ interface Salvaged {
     workers?: (PartialNode | undefined)[];
     controllerExtras?: Extras;
     workerExtras?: Extras;
+    bareMetal: Partial<ClusterConfig["bareMetal"]>;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -270,6 +273,7 @@ function salvage(raw: Record<string, unknown>): Salvaged {
         kubernetesVersion: top.kubernetesVersion,
         etcdVersion: top.etcdVersion,
         platform: top.platform,
+        os: top.os,
         apiPort: top.apiPort,
         network: salvageObject(NetworkSpec, raw.network),
         pki: salvageObject(PkiSpec, raw.pki),
@@ -277,6 +281,7 @@ function salvage(raw: Record<string, unknown>): Salvaged {
         workers: nodes(raw.workers, []),
         controllerExtras: top.controllerExtras,
         workerExtras: top.workerExtras,
+        bareMetal: salvageObject(BareMetalSpec, raw.bareMetal),
     };
 }
 
@@ -469,8 +474,13 @@ function checkNodes(out: IssueList, s: Salvaged, ranges: NetworkRanges): void {
 
             if (n.mac !== undefined) {
                 checkUnique(out, macs, n.mac, at("mac"), (first) => `is already used by ${first}; give every node its own MAC address`);
-            } else if (s.platform === Platform.BareMetal && valueAtPath(out.raw, [role.key, i, "mac"]) === undefined) {
-                out.missing(at("mac"), `platform "bare-metal" boots nodes by MAC address; set the boot interface's MAC such as "52:54:00:12:34:56"`);
+            } else if (bootsByMac(s, n.name) && valueAtPath(out.raw, [role.key, i, "mac"]) === undefined) {
+                const uuidField = formatPath(["bareMetal", "machines", n.name ?? "<name>", "uuid"]);
+                out.missing(
+                    at("mac"),
+                    `bareMetal.mode ${JSON.stringify(s.bareMetal.mode)} selects each machine by the MAC address of its boot interface; ` +
+                        `set it such as "52:54:00:12:34:56", or set ${uuidField}`,
+                );
             }
 
             const taints = new Map<string, Seen>();
@@ -480,6 +490,66 @@ function checkNodes(out: IssueList, s: Salvaged, ranges: NetworkRanges): void {
 
             checkExtras(out, n.extras, at("extras"), role.extras);
         });
+    }
+}
+
+/** Modes that PXE-boot machines through Matchbox (and so need MAC or UUID, URL, OS version). */
+function bootsMachines(s: Salvaged): boolean {
+    return s.platform === Platform.BareMetal && (s.bareMetal.mode === BareMetalMode.Matchbox || s.bareMetal.mode === BareMetalMode.Directory);
+}
+
+/** True when node `name` must have a MAC: it is PXE-booted and has no UUID to be selected by. */
+function bootsByMac(s: Salvaged, name: string | undefined): boolean {
+    if (!bootsMachines(s)) return false;
+    const machine = name !== undefined && s.bareMetal.machines ? s.bareMetal.machines[name] : undefined;
+    return machine?.uuid === undefined;
+}
+
+/** The `bareMetal` rules that relate the block to the mode, `os` and the node lists (platform bare-metal only). */
+function checkBareMetal(out: IssueList, s: Salvaged): void {
+    if (s.platform !== Platform.BareMetal) return;
+    const bm = s.bareMetal;
+    const mode = JSON.stringify(bm.mode);
+    if (bootsMachines(s)) {
+        if (bm.matchboxUrl === undefined && valueAtPath(out.raw, ["bareMetal", "matchboxUrl"]) === undefined) {
+            out.missing(
+                ["bareMetal", "matchboxUrl"],
+                `bareMetal.mode ${mode} needs the Matchbox HTTP endpoint the machines reach while booting, such as "http://matchbox.example.com:8080"`,
+            );
+        }
+        if (bm.osVersion === undefined && valueAtPath(out.raw, ["bareMetal", "osVersion"]) === undefined && s.os !== undefined) {
+            const format = OS_VERSION_FORMATS[s.os];
+            out.missing(["bareMetal", "osVersion"], `bareMetal.mode ${mode} installs a pinned image; set the ${format.name} version to install such as ${JSON.stringify(format.example)}`);
+        }
+        if (bm.mode === BareMetalMode.Matchbox && bm.matchboxHost === undefined && valueAtPath(out.raw, ["bareMetal", "matchboxHost"]) === undefined) {
+            out.missing(
+                ["bareMetal", "matchboxHost"],
+                `bareMetal.mode "matchbox" writes the Matchbox files over SSH; set the provisioning host such as { host: "matchbox.example.com" }, or use bareMetal.mode "directory" to write them locally`,
+            );
+        }
+    }
+    if (s.os !== undefined) {
+        const format = OS_VERSION_FORMATS[s.os];
+        if (bm.osVersion !== undefined && !format.pattern.test(bm.osVersion)) {
+            out.add(["bareMetal", "osVersion"], bm.osVersion, `is not a ${format.name} version; pin a release such as ${JSON.stringify(format.example)}`);
+        }
+        const channels: readonly string[] = OS_CHANNELS[s.os];
+        if (bm.osChannel !== undefined && !channels.includes(bm.osChannel)) {
+            const what = s.os === "flatcar" ? "Flatcar channel" : "Fedora CoreOS stream";
+            out.add(["bareMetal", "osChannel"], bm.osChannel, `is not a ${what}; use one of ${channels.map((c) => JSON.stringify(c)).join(", ")}`);
+        }
+    }
+    if (bm.machines) {
+        const names = [...(s.controllers ?? []), ...(s.workers ?? [])].map((n) => n?.name).filter((n): n is string => n !== undefined);
+        const known = new Set(names);
+        const uuids = new Map<string, Seen>();
+        for (const [name, machine] of Object.entries(bm.machines)) {
+            const at: ConfigPath = ["bareMetal", "machines", name];
+            if (s.controllers && s.workers && !known.has(name)) {
+                out.line(at, `unknown node; machines are keyed by node name, one of ${names.join(", ")}`);
+            }
+            checkUnique(out, uuids, machine.uuid, [...at, "uuid"], (first) => `is already used by ${first}; give every machine its own UUID`);
+        }
     }
 }
 
@@ -526,6 +596,7 @@ function crossFieldLines(raw: Record<string, unknown>, out: IssueList): void {
     checkExtras(out, s.controllerExtras, ["controllerExtras"]);
     checkExtras(out, s.workerExtras, ["workerExtras"]);
     checkNodes(out, s, ranges);
+    checkBareMetal(out, s);
     checkOpenStack(out, raw, s, ranges);
     checkPki(out, s.pki);
     checkSshHostKeys(out, raw, s);

@@ -3,6 +3,9 @@
  *
  *   <out>/index.json                          every node: name, role, IP (+ MAC)
  *   <out>/nodes/<node>/ignition.json          exact user_data / boot config bytes
+ *   <out>/nodes/<node>/boot/…                 bare metal, bareMetal.mode matchbox/directory only: the
+ *                                             machine's Matchbox profiles/, groups/, ignition/ files
+ *                                             (as written to bareMetal.assetsDir) and install.ipxe
  *   <out>/nodes/<node>/ssh/<absolute path>    every file pushed over SSH, mode applied on disk
  *   <out>/nodes/<node>/ssh.manifest.json      mode, owner, secrecy, sha256 and restarts of each pushed file
  *   <out>/cluster/manifests/<name>.yaml       cluster manifests applied by the bootstrap one-shot
@@ -13,6 +16,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { octal } from "../assets";
 import { ClusterConfig } from "../config/schema";
+import { renderBootFiles } from "../../modules/bare-metal/matchbox";
 import { RenderedCluster, sha256 } from "./index";
 
 const MARKER = "index.json";
@@ -98,6 +102,10 @@ export function writeRender(cfg: ClusterConfig, rendered: RenderedCluster, out: 
         const dir = path.join(out, "nodes", node.name);
         writeFile(path.join(dir, "ignition.json"), ignition);
         files++;
+        for (const f of renderBootFiles(cfg, node, ignition)) {
+            writeFile(path.join(dir, "boot", f.path), f.content);
+            files++;
+        }
         for (const f of ssh.files) {
             writeFile(path.join(dir, "ssh", f.path), f.content, f.mode);
             files++;
