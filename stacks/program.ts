@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { loadPulumiConfig, Platform } from "../lib/config";
 import { BareMetalCluster } from "../modules/bare-metal/component";
+import { OPENSTACK_SECRET_KEYS, OpenStackCluster } from "../modules/openstack";
 import { Cluster } from "./cluster";
 
 /**
@@ -12,13 +13,25 @@ export async function program(): Promise<Record<string, unknown>> {
     const cfg = loadPulumiConfig();
     const cluster = new Cluster(cfg.clusterName, { config: cfg });
     // One platform component boots the hosts and runs the shared SSH provisioning (lib/provision).
+    let platformOutputs: Record<string, unknown> = {};
     switch (cfg.platform) {
         case Platform.BareMetal:
             new BareMetalCluster(cfg.clusterName, { config: cfg, cluster });
             break;
-        case Platform.OpenStack:
-            // modules/openstack's OpenStackCluster is wired here (its own commit).
+        case Platform.OpenStack: {
+            // The credentials are secret config keys, read here (never part of ClusterConfig).
+            const config = new pulumi.Config();
+            const credentials = cfg.openstack?.applicationCredentialId
+                ? { applicationCredentialSecret: config.requireSecret(OPENSTACK_SECRET_KEYS.applicationCredentialSecret) }
+                : { password: config.requireSecret(OPENSTACK_SECRET_KEYS.password) };
+            const openstack = new OpenStackCluster(cfg.clusterName, { config: cfg, cluster, credentials });
+            platformOutputs = {
+                apiEndpoint: openstack.apiEndpoint,
+                loadBalancerAddress: openstack.loadBalancerAddress,
+                nodeIps: openstack.nodeIps,
+            };
             break;
+        }
         default: {
             const unreachable: never = cfg.platform;
             throw new Error(`platform: unsupported ${String(unreachable)}`);
@@ -37,5 +50,6 @@ export async function program(): Promise<Record<string, unknown>> {
         })),
         ignition: cluster.ignition.configs,
         kubeconfig: pulumi.secret(cluster.adminKubeconfig),
+        ...platformOutputs,
     };
 }
