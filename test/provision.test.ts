@@ -301,12 +301,14 @@ describe("plan and options", () => {
         expect(gatesFor(NodeRole.Worker)).toEqual(["kubelet"]);
     });
 
-    test("command options: edges, deletedWith the host, secret outputs, timeouts; nothing that replaces", () => {
+    test("command options: edges, deletedWith/replaceWith the host, secret outputs, timeouts; no triggers, ignoreChanges or replaceOnChanges", () => {
         const parent = {} as pulumi.Resource;
         const host = {} as pulumi.Resource;
         const dep = {} as pulumi.Resource;
-        const o = commandOptions({ parent, dependsOn: [dep], deletedWith: host });
-        expect(Object.keys(o).sort()).toEqual(["additionalSecretOutputs", "customTimeouts", "deletedWith", "dependsOn", "parent"]);
+        const o = commandOptions({ parent, dependsOn: [dep], deletedWith: host, replaceWith: [host] });
+        expect(Object.keys(o).sort()).toEqual(["additionalSecretOutputs", "customTimeouts", "deletedWith", "dependsOn", "parent", "replaceWith"]);
+        expect(o.replaceWith).toEqual([host]);
+        expect(commandOptions({ parent, dependsOn: [], replaceWith: [] })).not.toHaveProperty("replaceWith");
         expect(o.parent).toBe(parent);
         expect(o.dependsOn).toEqual([dep]);
         expect(o.deletedWith).toBe(host);
@@ -434,15 +436,16 @@ describe("provisionNodes under mocks", () => {
         expect(again.commands.map((c) => [c.name, c.create, c.stdin, c.connection])).toEqual(first.commands.map((c) => [c.name, c.create, c.stdin, c.connection]));
     });
 
-    test("options: dependsOn in plan order, deletedWith the node's host, secret stdout/stderr, time limits", () => {
-        const table = first.commands.map((c) => [c.name, c.dependsOn.join(","), c.deletedWith]);
+    test("options: dependsOn in plan order, deletedWith (and for pushes replaceWith) the node's host, secret stdout/stderr, time limits", () => {
+        const table = first.commands.map((c) => [c.name, c.dependsOn.join(","), c.deletedWith, c.replaceWith?.join(",")]);
+        // A re-provisioned host gets its push again (replaceWith); the bootstrap never re-runs for it.
         expect(table).toEqual([
-            ["prov-push-c1", "", "host-c1"],
-            ["prov-push-c2", "prov-push-c1", "host-c2"],
-            ["prov-push-c3", "prov-push-c2", "host-c3"],
-            ["prov-bootstrap", "prov-push-c1,prov-push-c2,prov-push-c3", "host-c1"],
-            ["prov-push-w1", "prov-push-c3,prov-bootstrap", "host-w1"],
-            ["prov-push-w2", "prov-push-c3,prov-bootstrap,prov-push-w1", "host-w2"],
+            ["prov-push-c1", "", "host-c1", "host-c1"],
+            ["prov-push-c2", "prov-push-c1", "host-c2", "host-c2"],
+            ["prov-push-c3", "prov-push-c2", "host-c3", "host-c3"],
+            ["prov-bootstrap", "prov-push-c1,prov-push-c2,prov-push-c3", "host-c1", undefined],
+            ["prov-push-w1", "prov-push-c3,prov-bootstrap", "host-w1", "host-w1"],
+            ["prov-push-w2", "prov-push-c3,prov-bootstrap,prov-push-w1", "host-w2", "host-w2"],
         ]);
         for (const c of first.commands) {
             // Ours, plus "connection", which the @pulumi/command SDK adds itself.

@@ -28,15 +28,18 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "../config/schema";
 import type { NodeAssets } from "../../stacks/cluster";
-import { connectionArgs, ConnectionSpec } from "./connection";
-import { bootstrapCommand, pushCommand, WaitBounds } from "./installer";
+import { connectionArgs, type ConnectionSpec } from "./connection";
+import { bootstrapCommand, pushCommand, type WaitBounds } from "./installer";
 import { encodePayload, payloadSha256 } from "./payload";
-import { commandOptions, gatesFor, PlanStep, provisionPlan } from "./plan";
+import { commandOptions, gatesFor, type PlanStep, provisionPlan } from "./plan";
 
-export { ConnectionSpec, ProxySpec, sshConnection, connectionArgs, connectionObject, privateKeyFromConfig, SSH_PRIVATE_KEY_CONFIG } from "./connection";
+export type { ConnectionSpec, ProxySpec } from "./connection";
+export { sshConnection, connectionArgs, connectionObject, privateKeyFromConfig, SSH_PRIVATE_KEY_CONFIG } from "./connection";
 export { encodePayload, decodePayload, payloadSha256, PAYLOAD_MAGIC } from "./payload";
-export { INSTALLER, BOOTSTRAP, pushCommand, bootstrapCommand, WaitBounds, Gate } from "./installer";
-export { provisionPlan, PlanStep, PlanNode, gatesFor, commandOptions, hostOptions, pushId, bootstrapId, COMMAND_SECRET_OUTPUTS, COMMAND_TIMEOUTS } from "./plan";
+export type { WaitBounds, Gate } from "./installer";
+export { INSTALLER, BOOTSTRAP, pushCommand, bootstrapCommand } from "./installer";
+export type { PlanStep, PlanNode } from "./plan";
+export { provisionPlan, gatesFor, commandOptions, hostOptions, pushId, bootstrapId, COMMAND_SECRET_OUTPUTS, COMMAND_TIMEOUTS } from "./plan";
 
 /** Default bounds: each gate 60 × 5 s = 5 min; the bootstrap's etcd/apiserver waits 180 × 5 s = 15 min. */
 export const DEFAULT_GATE_WAITS: WaitBounds = { attempts: 60, intervalSeconds: 5 };
@@ -48,7 +51,7 @@ export interface ProvisionArgs {
     nodes: NodeAssets[];
     /** Host, port, user, key, host key, proxy of each node (usually `sshConnection(cfg, node, host)`). */
     connection: (node: NodeAssets) => ConnectionSpec;
-    /** The node's host resource; its commands are `deletedWith` it. */
+    /** The node's host resource; its commands are `deletedWith` it and its push is `replaceWith` it. */
     hostResource?: (node: NodeAssets) => pulumi.Resource | undefined;
     /** Extra ordering edges of a node's commands (the Instance, the boot config, the LB member…). */
     dependsOn?: (node: NodeAssets) => pulumi.Resource[];
@@ -90,8 +93,10 @@ export function provisionNodes(name: string, args: ProvisionArgs, parent: pulumi
     for (const step of steps) {
         const node = nodes.get(step.node)!;
         const dependsOn = [...step.dependsOn.map((id) => created.get(id)!), ...(args.dependsOn?.(node) ?? [])];
+        const host = args.hostResource?.(node);
         const opts: pulumi.CustomResourceOptions = {
-            ...commandOptions({ parent, dependsOn, deletedWith: args.hostResource?.(node) }),
+            // Pushes follow a re-provisioned host; the bootstrap does not (the cluster exists).
+            ...commandOptions({ parent, dependsOn, deletedWith: host, replaceWith: step.kind === "push" && host ? [host] : undefined }),
             provider,
         };
         const connection = connectionArgs(args.connection(node));

@@ -131,14 +131,23 @@ export const COMMAND_TIMEOUTS: pulumi.CustomTimeouts = { create: "60m", update: 
 /**
  * The options of one SSH command: parent, ordering edges (plan edges + the platform's own, e.g.
  * the Instance or the boot config), `deletedWith` the host (its delete step is skipped when the
- * host itself goes away), secret stdout/stderr and the time limits. No `ignoreChanges`, no
- * `replaceOnChanges`, no `triggers`: every change must show as an update that re-runs `create`.
+ * host itself goes away), `replaceWith` the host for pushes (a re-provisioned host — new disk,
+ * same inputs — must get its files again; without it the unchanged command would never run on
+ * the new machine), secret stdout/stderr and the time limits. No `ignoreChanges`, no
+ * `replaceOnChanges`, no `triggers`: a version or certificate change must show as an update that
+ * re-runs `create`, never as a replacement.
  */
-export function commandOptions(o: { parent: pulumi.Resource; dependsOn: pulumi.Resource[]; deletedWith?: pulumi.Resource }): pulumi.CustomResourceOptions {
+export function commandOptions(o: {
+    parent: pulumi.Resource;
+    dependsOn: pulumi.Resource[];
+    deletedWith?: pulumi.Resource;
+    replaceWith?: pulumi.Resource[];
+}): pulumi.CustomResourceOptions {
     return {
         parent: o.parent,
         dependsOn: o.dependsOn,
         ...(o.deletedWith ? { deletedWith: o.deletedWith } : {}),
+        ...(o.replaceWith && o.replaceWith.length > 0 ? { replaceWith: o.replaceWith } : {}),
         additionalSecretOutputs: [...COMMAND_SECRET_OUTPUTS],
         customTimeouts: { ...COMMAND_TIMEOUTS },
     };

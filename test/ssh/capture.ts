@@ -39,6 +39,7 @@ export interface CapturedCommand {
     /** Resource options as passed to the constructor. */
     dependsOn: string[];
     deletedWith?: string;
+    replaceWith?: string[];
     additionalSecretOutputs?: string[];
     customTimeouts?: pulumi.CustomTimeouts;
     provider?: string;
@@ -97,7 +98,7 @@ export async function captureProgram(cfg: ClusterConfig, o: CaptureOptions = {})
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const provision = require("../../lib/provision") as typeof import("../../lib/provision");
 
-    const opts = new Map<string, { dependsOn: unknown[]; deletedWith?: unknown; additionalSecretOutputs?: string[]; customTimeouts?: pulumi.CustomTimeouts; provider?: unknown; parent?: unknown }>();
+    const opts = new Map<string, { dependsOn: unknown[]; deletedWith?: unknown; replaceWith?: unknown[]; additionalSecretOutputs?: string[]; customTimeouts?: pulumi.CustomTimeouts; provider?: unknown; parent?: unknown }>();
     const root = new Root((args) => {
         if (args.type === COMMAND_TYPE) {
             const o = args.opts as pulumi.CustomResourceOptions;
@@ -105,6 +106,7 @@ export async function captureProgram(cfg: ClusterConfig, o: CaptureOptions = {})
             opts.set(args.name, {
                 dependsOn: Array.isArray(d) ? d : d === undefined ? [] : [d],
                 deletedWith: o.deletedWith,
+                replaceWith: o.replaceWith,
                 additionalSecretOutputs: o.additionalSecretOutputs,
                 customTimeouts: o.customTimeouts,
                 provider: o.provider,
@@ -171,6 +173,7 @@ export async function captureProgram(cfg: ClusterConfig, o: CaptureOptions = {})
             secretInputs: rec.secretInputs,
             dependsOn: op.dependsOn.map((d) => resourceName(d, names)),
             ...(op.deletedWith ? { deletedWith: resourceName(op.deletedWith, names) } : {}),
+            ...(op.replaceWith ? { replaceWith: op.replaceWith.map((r) => resourceName(r, names)) } : {}),
             additionalSecretOutputs: op.additionalSecretOutputs,
             customTimeouts: op.customTimeouts,
             provider: resourceName(op.provider, names),
