@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { loadPulumiConfig, Platform } from "../lib/config";
 import { BareMetalCluster } from "../modules/bare-metal/component";
 import { OPENSTACK_SECRET_KEYS, OpenStackCluster } from "../modules/openstack";
+import { createGitOps } from "../modules/argocd";
 import { Cluster } from "./cluster";
 
 /**
@@ -14,9 +15,10 @@ export async function program(): Promise<Record<string, unknown>> {
     const cluster = new Cluster(cfg.clusterName, { config: cfg });
     // One platform component boots the hosts and runs the shared SSH provisioning (lib/provision).
     let platformOutputs: Record<string, unknown> = {};
+    let platform: pulumi.Resource | undefined;
     switch (cfg.platform) {
         case Platform.BareMetal:
-            new BareMetalCluster(cfg.clusterName, { config: cfg, cluster });
+            platform = new BareMetalCluster(cfg.clusterName, { config: cfg, cluster });
             break;
         case Platform.OpenStack: {
             // The credentials are secret config keys, read here (never part of ClusterConfig).
@@ -25,6 +27,7 @@ export async function program(): Promise<Record<string, unknown>> {
                 ? { applicationCredentialSecret: config.requireSecret(OPENSTACK_SECRET_KEYS.applicationCredentialSecret) }
                 : { password: config.requireSecret(OPENSTACK_SECRET_KEYS.password) };
             const openstack = new OpenStackCluster(cfg.clusterName, { config: cfg, cluster, credentials });
+            platform = openstack;
             platformOutputs = {
                 apiEndpoint: openstack.apiEndpoint,
                 loadBalancerAddress: openstack.loadBalancerAddress,
@@ -37,6 +40,15 @@ export async function program(): Promise<Record<string, unknown>> {
             throw new Error(`platform: unsupported ${String(unreachable)}`);
         }
     }
+    // The finish (modules/argocd, docs/gitops.md): Cloudflare and the Argo CD bootstrap, applied only
+    // once the platform has provisioned every node. Outputs: deployKeyPublicKey, ageRecipient,
+    // webhookSecret (secret), webhookUrl, tunnelId.
+    const finish = createGitOps(cfg, {
+        kubeconfig: cluster.adminKubeconfig,
+        material: cluster.material,
+        tlsProvider: cluster.tlsProvider,
+        clusterReady: platform ? [platform] : [],
+    });
     return {
         apiServer: cluster.apiServerUrl,
         kubernetesVersion: cfg.kubernetesVersion,
@@ -51,5 +63,6 @@ export async function program(): Promise<Record<string, unknown>> {
         ignition: cluster.ignition.configs,
         kubeconfig: pulumi.secret(cluster.adminKubeconfig),
         ...platformOutputs,
+        ...finish.outputs,
     };
 }

@@ -99,14 +99,14 @@ const BAD_CONFIGS: [name: string, mutate: (c: Raw) => unknown, issues: string[]]
         "unknown top-level key",
         (c) => { c.bogus = 1; },
         [
-            "bogus: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack",
+            "bogus: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack, gitops, cloudflare",
         ],
     ],
     [
         "unknown key close to a known one",
         (c) => { c.apiport = 7443; },
         [
-            "apiport: unknown key; did you mean apiPort? allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack",
+            "apiport: unknown key; did you mean apiPort? allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack, gitops, cloudflare",
         ],
     ],
     [
@@ -703,7 +703,7 @@ const BAD_CONFIGS: [name: string, mutate: (c: Raw) => unknown, issues: string[]]
   },
         [
             "clusterName: \"Prod\" is not a lowercase DNS label; use a-z, 0-9 and '-' (at most 63 characters, a letter or digit at both ends)",
-            "extra: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack",
+            "extra: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack, gitops, cloudflare",
             "kubernetesVersion: \"1.30.0\" is not supported; use a version in >=1.34.0 <1.38.0 such as \"v1.36.3\"",
             "network.podCidr: \"10.0.0.0/8\" overlaps network.nodeCidr \"10.0.0.0/24\"; choose disjoint ranges",
             "network.serviceCidr: \"10.3.0.0/16\" (default) overlaps network.podCidr \"10.0.0.0/8\"; choose disjoint ranges",
@@ -1021,7 +1021,7 @@ describe("stack files", () => {
             '--set "controllers[0]..ip=1": "controllers[0]..ip" is not a config path; use .key, [index] or ["key"] steps such as controllers[0].ip',
             '--set "controllers[9].ip=10.0.0.99": controllers has 3 entries; use an index from 0 to 3',
             '--set "clusterName.x=1": clusterName is "dev", not a mapping or list; set the whole value instead',
-            "bogus: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack",
+            "bogus: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack, gitops, cloudflare",
         ]);
     });
 
@@ -1063,8 +1063,8 @@ describe("stack files", () => {
             );
             expect(thrownIssues(() => loadStackFile(dir, "s"))).toEqual([
                 'Pulumi.s.yaml: config key "clusterName" has no namespace; write it as "opke:clusterName"',
-                "ssh.authorizedKeys[0]: secure value; only sshPrivateKey, openstackPassword, openstackApplicationCredentialSecret may be secret, so store it in plain text (pulumi config set without --secret) or remove it",
-                "apiPrt: unknown key; did you mean apiPort? allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack",
+                "ssh.authorizedKeys[0]: secure value; only sshPrivateKey, sopsAgeKey, dexClientSecret, gitopsToken, registryCredentials, cloudflareApiToken, cloudflareDnsApiToken, openstackPassword, openstackApplicationCredentialSecret may be secret, so store it in plain text (pulumi config set without --secret) or remove it",
+                "apiPrt: unknown key; did you mean apiPort? allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack, gitops, cloudflare",
                 'openstack: missing; platform "openstack" needs the OpenStack settings; set openstack.authUrl, imageId, controllerFlavor, externalNetworkId and the login (see Pulumi.openstack-example.yaml)',
             ]);
         });
@@ -1100,7 +1100,7 @@ describe("loadPulumiConfig", () => {
             expect(loadPulumiConfig().clusterName).toBe("engine");
             pulumi.runtime.setAllConfig({ ...all, "opke:sshKeys": "[]", "other:thing": "x" });
             expect(thrownIssues(() => loadPulumiConfig())).toEqual([
-                "sshKeys: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack",
+                "sshKeys: unknown key; allowed keys are clusterName, platform, apiDnsName, apiPort, kubernetesVersion, etcdVersion, os, network, controllers, workers, ssh, upgrade, pki, images, controllerExtras, workerExtras, bareMetal, openstack, gitops, cloudflare",
             ]);
         } finally {
             pulumi.runtime.setAllConfig({});

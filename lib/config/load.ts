@@ -14,6 +14,7 @@ import type * as pulumiTypes from "@pulumi/pulumi";
 import YAML from "yaml";
 import { checkClusterConfig, ConfigError, formatPath, formatValue, parseClusterConfig } from "./validate";
 import { schemaKindAtPath, type ClusterConfig, type ConfigPath } from "./schema";
+import { GITOPS_SECRET_KEYS } from "../../modules/argocd/config";
 import { OPENSTACK_SECRET_KEYS } from "../../modules/openstack/config";
 
 /** The config namespace of the project (`name` in Pulumi.yaml). */
@@ -24,10 +25,12 @@ export const CONFIG_NAMESPACE = "opke";
  * description: the program reads them with `pulumi.Config` secret access, so they stay secret
  * Outputs and never reach the renderers; both loaders skip them.
  *   - `sshPrivateKey`: private key of the SSH pushes (lib/provision/connection.ts).
+ *   - `sopsAgeKey`, `dexClientSecret`, `gitopsToken`, `registryCredentials`, `cloudflareApiToken`,
+ *     `cloudflareDnsApiToken`: the GitOps bootstrap and Cloudflare (modules/argocd/config.ts).
  *   - `openstackPassword`, `openstackApplicationCredentialSecret`: the OpenStack provider's
  *     credentials (modules/openstack/config.ts).
  */
-export const SECRET_CONFIG_KEYS: readonly string[] = ["sshPrivateKey", ...Object.values(OPENSTACK_SECRET_KEYS)];
+export const SECRET_CONFIG_KEYS: readonly string[] = ["sshPrivateKey", ...Object.values(GITOPS_SECRET_KEYS), ...Object.values(OPENSTACK_SECRET_KEYS)];
 
 /** A raw config object (keys without the `opke:` prefix) and the problems found while building it. */
 export interface RawConfig {

@@ -13,6 +13,7 @@
 import { z } from "zod";
 import { BareMetalSpec, defaultBareMetal } from "../../modules/bare-metal/config";
 import { OpenStackSpec } from "../../modules/openstack/config";
+import { CloudflareSpec, GitOpsSpec } from "../../modules/argocd/config";
 import versions from "../versions.json";
 
 /**
@@ -308,6 +309,10 @@ export const ClusterConfigSchema = z.strictObject({
      * See modules/openstack/config.ts. The credentials are separate secret keys.
      */
     openstack: OpenStackSpec.optional(),
+    /** GitOps bootstrap: Argo CD, credentials, the staged app-of-apps (modules/argocd/config.ts). Optional; {} counts as unset. */
+    gitops: GitOpsSpec.optional(),
+    /** Cloudflare tunnel or plain DNS records (modules/argocd/config.ts). Optional; {} counts as unset. */
+    cloudflare: CloudflareSpec.optional(),
 });
 
 /** The validated, defaulted and normalised cluster description every module consumes. */

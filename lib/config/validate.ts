@@ -11,6 +11,7 @@ import semver from "semver";
 import type { z } from "zod";
 import { BareMetalMode, BareMetalSpec, OS_CHANNELS, OS_VERSION_FORMATS } from "../../modules/bare-metal/config";
 import { OpenStackSpec, SshVia, subnetPlan } from "../../modules/openstack/config";
+import { gitopsConfigIssues } from "../../modules/argocd/config";
 import versions from "../versions.json";
 import {
     allowedKeysAtPath,
@@ -146,6 +147,11 @@ const REQUIRED: Record<string, string> = {
     "workers.name": "set the node name, a lowercase DNS label such as \"w1\"",
     "controllers.ip": "set the node's IPv4 address inside network.nodeCidr",
     "workers.ip": "set the node's IPv4 address inside network.nodeCidr",
+    "gitops.repoUrl": "set the GitOps repository such as \"git@github.com:org/repo.git\" (or {} to turn GitOps off)",
+    "gitops.stages.name": "set the stage name, a DNS-1123 label such as \"appstage-03-monitoring\"",
+    "gitops.stages.path": "set the folder the stage syncs, relative to the repository root, such as \"gitops/appstage-03-monitoring\"",
+    "cloudflare.accountId": "set the Cloudflare account ID (32 hex characters)",
+    "cloudflare.zoneId": "set the ID of the DNS zone the hostnames live in (32 hex characters)",
 };
 
 function requiredHint(path: ConfigPath, expected: string | undefined): string {
@@ -600,6 +606,7 @@ function crossFieldLines(raw: Record<string, unknown>, out: IssueList): void {
     checkOpenStack(out, raw, s, ranges);
     checkPki(out, s.pki);
     checkSshHostKeys(out, raw, s);
+    out.lines.push(...gitopsConfigIssues(raw));
 }
 
 // ---------------------------------------------------------------------------------------------

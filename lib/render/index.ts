@@ -19,6 +19,7 @@ import {
 } from "../../modules/bootkube";
 import { assertIgnitionSafe, nodeIgnition, serializeIgnition } from "../../modules/ignition";
 import { addonManifests, addonsFiles, addonsIgnition } from "../../modules/addons";
+import { gitopsRenderFiles } from "../../modules/argocd/objects";
 
 /** The exact Ignition bytes a node boots with. Version-free and secret-free by construction. */
 export function renderNodeIgnition(cfg: ClusterConfig, node: ClusterNode): string {
@@ -85,11 +86,18 @@ export interface ClusterFiles {
     manifests: { name: string; content: string }[];
     /** The addon manifests addons.service applies (modules/addons), one YAML stream each. */
     addons: { name: string; content: string }[];
+    /** Every object modules/argocd creates itself, secrets redacted (empty without a gitops block). */
+    gitops: { name: string; content: string }[];
     adminKubeconfig: string;
 }
 
 export function renderClusterFiles(cfg: ClusterConfig, material: PkiMaterial): ClusterFiles {
-    return { manifests: clusterManifests(cfg, material), addons: addonManifests(cfg), adminKubeconfig: adminKubeconfig(cfg, material) };
+    return {
+        manifests: clusterManifests(cfg, material),
+        addons: addonManifests(cfg),
+        gitops: gitopsRenderFiles(cfg, material.certificates["kubernetes-ca"].certPem),
+        adminKubeconfig: adminKubeconfig(cfg, material),
+    };
 }
 
 export interface RenderedNode {

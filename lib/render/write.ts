@@ -10,6 +10,7 @@
  *   <out>/nodes/<node>/ssh.manifest.json      mode, owner, secrecy, sha256 and restarts of each pushed file
  *   <out>/cluster/manifests/<name>.yaml       cluster manifests applied by the bootstrap one-shot
  *   <out>/cluster/addons/<name>.yaml          addon manifests (CNI, kube-proxy, CoreDNS) applied by addons.service
+ *   <out>/cluster/gitops/<NN>-<kind>-….yaml   every object modules/argocd creates (secrets redacted), chart/release.yaml
  *   <out>/cluster/auth/kubeconfig-admin       the admin kubeconfig
  */
 import * as fs from "node:fs";
@@ -76,6 +77,7 @@ export interface WriteSummary {
     nodes: { name: string; role: string; ip: string; ignitionBytes: number; sshFiles: number; sshSecretFiles: number; sshBytes: number }[];
     manifests: number;
     addons: number;
+    gitops: number;
     files: number;
 }
 
@@ -97,7 +99,7 @@ export function writeRender(cfg: ClusterConfig, rendered: RenderedCluster, out: 
     let files = 0;
     writeFile(path.join(out, MARKER), JSON.stringify(index, null, 2) + "\n");
     files++;
-    const summary: WriteSummary = { nodes: [], manifests: rendered.cluster.manifests.length, addons: rendered.cluster.addons.length, files: 0 };
+    const summary: WriteSummary = { nodes: [], manifests: rendered.cluster.manifests.length, addons: rendered.cluster.addons.length, gitops: rendered.cluster.gitops.length, files: 0 };
     for (const { node, ignition, ssh } of rendered.nodes) {
         const dir = path.join(out, "nodes", node.name);
         writeFile(path.join(dir, "ignition.json"), ignition);
@@ -130,6 +132,10 @@ export function writeRender(cfg: ClusterConfig, rendered: RenderedCluster, out: 
         writeFile(path.join(out, "cluster", "addons", m.name), m.content);
         files++;
     }
+    for (const m of rendered.cluster.gitops) {
+        writeFile(path.join(out, "cluster", "gitops", m.name), m.content);
+        files++;
+    }
     writeFile(path.join(out, "cluster", "auth", "kubeconfig-admin"), rendered.cluster.adminKubeconfig, 0o600);
     files++;
     summary.files = files;
@@ -156,6 +162,7 @@ export function formatSummary(cfg: ClusterConfig, out: string, s: WriteSummary, 
         `  SSH push (versioned and secret)                 → ${out}/nodes/<node>/ssh/  (modes/owners in ssh.manifest.json)`,
         `  Cluster manifests (${s.manifests})                         → ${out}/cluster/manifests/`,
         `  Addon manifests (${s.addons})                           → ${out}/cluster/addons/`,
+        ...(s.gitops > 0 ? [`  GitOps objects (${s.gitops}, secrets redacted)         → ${out}/cluster/gitops/`] : []),
         `  Admin kubeconfig                                → ${out}/cluster/auth/kubeconfig-admin`,
         "",
         `  ${s.files} files in ${seconds.toFixed(2)} s. The PKI in this render is real but throwaway: ` +
