@@ -757,6 +757,8 @@ describe("npm run render writes cluster/gitops/", () => {
             for (const [k, v] of Object.entries(s.stringData as Record<string, string>)) {
                 if (s.metadata.name === "cluster-ca") expect(v).toBe(fs.readFileSync(path.join(out, "nodes", "c1", "ssh", "etc", "kubernetes", "pki", "ca.crt"), "utf8"));
                 else if (k === "type" || k === "url") expect(typeof v).toBe("string");
+                // kubernetes.io/dockerconfigjson must stay JSON (the apiserver rejects anything else).
+                else if (k === ".dockerconfigjson") expect(JSON.parse(v)).toEqual({ auths: {}, redacted: expect.stringMatching(/^<redacted: /) });
                 else expect([s.metadata.name, k, v.startsWith("<redacted: ")]).toEqual([s.metadata.name, k, true]);
             }
         }

@@ -595,7 +595,9 @@ export function gitopsRenderFiles(cfg: ClusterConfig, clusterCaPem: string): { n
         ...(plan.spec.webhook ? { webhookSecret: redacted("webhook secret (stack output webhookSecret)") } : {}),
         ...(plan.spec.sso ? { dexClientSecret: redacted("opke:dexClientSecret") } : {}),
         clusterCaPem,
-        dockerConfigJson: redacted("opke:registryCredentials, or {\"auths\":{}} when unset"),
+        // A kubernetes.io/dockerconfigjson Secret must hold JSON, so the placeholder is JSON too
+        // (the apiserver rejects anything else; test:e2e:binaries applies this file).
+        dockerConfigJson: JSON.stringify({ auths: {}, redacted: redacted("opke:registryCredentials (no registries when unset)") }),
         ...(plan.cloudflareToken ? { cloudflareToken: redacted("opke:cloudflareDnsApiToken, else opke:cloudflareApiToken") } : {}),
         ...(plan.tunnel ? { tunnelToken: redacted("Cloudflare tunnel token") } : {}),
     });
