@@ -25,8 +25,10 @@
  * openssl.
  *
  * Environment: OPKE_E2E_STACK (default dev), OPKE_E2E_KEEP=1 (keep the workdir with the render and
- * every process log), OPKE_E2E_CRDS=<file|dir>[:…] (upstream CRDs opke does not render, e.g. Argo
- * CD's, applied before the rendered manifests; without them those objects are "not run here").
+ * every process log), OPKE_E2E_CRDS=<file|dir>[:…] (upstream CRDs opke does not render, applied
+ * before the rendered manifests; default: Argo CD's own CRDs at lib/versions.json argocd.appVersion,
+ * unmodified, from the argo-cd Go module via `go mod download`; without them the objects that need
+ * them are "not run here").
  *
  * What this does NOT prove:
  *   - DNS: the API name (apiDnsName) resolves through /etc/hosts in the test's namespaces, to
@@ -44,6 +46,7 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as os from "node:os";
 import { spawnSync } from "node:child_process";
 import { parse, parseAllDocuments } from "yaml";
 import { loadStackFile } from "../../lib/config";
@@ -67,6 +70,28 @@ let passed = 0;
 let failed = 0;
 const notRun: string[] = [];
 const timings: string[] = [];
+
+
+/**
+ * The directory of Argo CD's own CRD manifests for the release pinned in lib/versions.json
+ * (argocd.appVersion), from the argo-cd Go module via `go mod download` (cached in GOMODCACHE).
+ * Returns "" (and the objects that need them are then reported "not run here") when Go or the
+ * module is unavailable.
+ */
+function argoCdCrdsFromGoModule(): string {
+    const versions = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "lib", "versions.json"), "utf8")) as { argocd?: { appVersion?: string } };
+    const v = versions.argocd?.appVersion;
+    if (!v) return "";
+    const r = spawnSync("go", ["mod", "download", "-json", `github.com/argoproj/argo-cd/v3@${v}`], {
+        cwd: os.tmpdir(),
+        encoding: "utf8",
+        timeout: 600_000,
+        env: { ...process.env, PATH: `${process.env.PATH ?? ""}:/usr/local/go/bin`, GOFLAGS: "-mod=mod" },
+    });
+    if (r.status !== 0) return "";
+    const dir = (JSON.parse(r.stdout) as { Dir?: string }).Dir;
+    return dir && fs.existsSync(path.join(dir, "manifests", "crds")) ? path.join(dir, "manifests", "crds") : "";
+}
 
 function ok(name: string, detail?: string): void {
     passed++;
@@ -841,13 +866,25 @@ async function applyAll(render: string, kubectl: Kubectl): Promise<void> {
 
     // Phase 0 (optional): upstream CRDs opke does not render (e.g. the Argo CD chart's), from
     // OPKE_E2E_CRDS=<file|dir>[:…] — unmodified upstream files, never hand-written copies.
-    const upstream = (process.env.OPKE_E2E_CRDS ?? "").split(":").filter((p) => p).flatMap((p) => (fs.statSync(p).isDirectory() ? walk(p) : [p])).filter((f) => /\.ya?ml$/.test(f));
+    // Default: the Argo CD CRDs of the release the pinned chart ships (lib/versions.json
+    // argocd.appVersion), unmodified, from the argo-cd Go module (manifests/crds) through the Go
+    // module proxy — the same offline source the tool builds use.
+    const upstreamSources = process.env.OPKE_E2E_CRDS ?? argoCdCrdsFromGoModule();
+    const upstream = upstreamSources.split(":").filter((p) => p).flatMap((p) => (fs.statSync(p).isDirectory() ? walk(p) : [p])).filter((f) => /\.ya?ml$/.test(f) && !/kustomization\.ya?ml$/.test(f));
     for (const f of upstream) {
-        const r = await kubectl(["apply", "--server-side", `--field-manager=${FIELD_MANAGER}`, "-f", "-"], { input: fs.readFileSync(f, "utf8"), timeoutMs: 60_000 });
+        // Their own field manager, as the chart's would be: opke's patches of these objects must
+        // not take ownership of (and so drop) the upstream spec.
+        const r = await kubectl(["apply", "--server-side", "--field-manager=upstream-chart", "-f", "-"], { input: fs.readFileSync(f, "utf8"), timeoutMs: 60_000 });
         const names = r.out.split("\n").filter((l) => l.trim()).map((l) => l.split(" ")[0]);
-        const waited = r.code === 0 ? await kubectl(["wait", "--for=condition=Established", "--timeout=60s", ...names], { timeoutMs: 70_000 }) : r;
-        if (waited.code !== 0) fail(`upstream CRDs ${f} (OPKE_E2E_CRDS, not rendered by opke)`, short(waited));
-        else ok(`upstream CRDs ${f} (OPKE_E2E_CRDS, not rendered by opke)`, names.join(", "));
+        // `kubectl wait` errors (instead of waiting) while a new CRD has no status yet: retry, bounded.
+        let waited = r;
+        for (let attempt = 0; r.code === 0 && attempt < 30; attempt++) {
+            waited = await kubectl(["wait", "--for=condition=Established", "--timeout=60s", ...names], { timeoutMs: 70_000 });
+            if (waited.code === 0 || !/accessor error/.test(`${waited.out}${waited.stderr}`)) break;
+            await sleep(500);
+        }
+        if (waited.code !== 0) fail(`upstream CRDs ${path.basename(f)} (not rendered by opke)`, short(waited));
+        else ok(`upstream CRDs ${path.basename(f)} (not rendered by opke)`, names.join(", "));
     }
     // Phase 1: CRDs opke renders (not patches of CRDs created by someone else), until Established.
     const crds = docs.filter((d) => !d.patchOf && d.obj.kind === "CustomResourceDefinition" && d.obj.apiVersion.startsWith("apiextensions.k8s.io/"));
