@@ -32,7 +32,26 @@ const TOKEN_BYTE_LIMIT = Math.floor(256 / TOKEN_ALPHABET.length) * TOKEN_ALPHABE
 /** HKDF-SHA256 can produce at most 255 × 32 bytes. */
 const HKDF_MAX = 255 * 32;
 
+/**
+ * Results by seed PEM. The renderers call `deriveSecrets` once per node (nodeFiles) and per
+ * controller manifest set, always with the same seed; parsing the PEM (`createPrivateKey`) costs
+ * about 1 ms, which made it ~40% of a 1000-node render (bench/, BENCHMARKS.md). The function is
+ * pure, so a hit returns exactly what a fresh derivation would (as a new object: callers may
+ * mutate theirs). Bounded: a process sees one seed per cluster; failures are never cached.
+ */
+const derived = new Map<string, Readonly<DerivedSecrets>>();
+const DERIVED_MAX = 16;
+
 export function deriveSecrets(seedPrivateKeyPem: string): DerivedSecrets {
+    const hit = derived.get(seedPrivateKeyPem);
+    if (hit) return { ...hit };
+    const result = deriveUncached(seedPrivateKeyPem);
+    if (derived.size >= DERIVED_MAX) derived.delete(derived.keys().next().value as string);
+    derived.set(seedPrivateKeyPem, Object.freeze({ ...result }));
+    return result;
+}
+
+function deriveUncached(seedPrivateKeyPem: string): DerivedSecrets {
     let key: crypto.KeyObject;
     try {
         key = crypto.createPrivateKey(seedPrivateKeyPem);
