@@ -71,8 +71,11 @@ function intBetween(min: number, max: number, fix: string) {
 }
 
 export const Taint = z.strictObject({
+    /** Taint key, a Kubernetes label key such as "example.com/dedicated". Required. */
     key: z.string().regex(labelKey, labelKeyMessage),
+    /** Taint value, a Kubernetes label value. Defaults to none (the taint has only a key). */
     value: z.string().regex(labelValue, labelValueMessage).optional(),
+    /** What the taint does to pods that do not tolerate it: NoSchedule, PreferNoSchedule or NoExecute. Required. */
     effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]),
 });
 export type Taint = z.infer<typeof Taint>;
@@ -82,7 +85,9 @@ const fileModeMessage = `is not a file mode; ${fileModeFix}`;
 
 /** A file added to a node's Ignition. Content must be version-free and secret-free. */
 export const ExtraFile = z.strictObject({
+    /** Absolute path of the file on the node, e.g. "/etc/motd". Required. */
     path: z.string().regex(absPath, "is not an absolute file path; use a path such as \"/etc/motd\" (no . or .. segments, no trailing '/')"),
+    /** The file's text (written as is, owned by root). Required; keep it version-free and secret-free. */
     contents: z.string(),
     /** Octal mode as a string or number, e.g. "0644". Defaults to 0644. */
     mode: z
@@ -93,6 +98,7 @@ export type ExtraFile = z.infer<typeof ExtraFile>;
 
 /** A systemd unit (or a drop-in for one) added to a node's Ignition. */
 export const ExtraUnit = z.strictObject({
+    /** Unit name with its type suffix, e.g. "example.service". Required. */
     name: z.string().regex(unitName, "is not a systemd unit name; use a name such as \"example.service\""),
     /** Full unit contents. Omit when only adding drop-ins to an existing unit. */
     contents: z.string().optional(),
@@ -100,8 +106,11 @@ export const ExtraUnit = z.strictObject({
     enabled: z.boolean().optional(),
     /** Mask the unit. Defaults to false. */
     mask: z.boolean().default(false),
+    /** Drop-ins for the unit (files in `/etc/systemd/system/<name>.d/`). Defaults to none. */
     dropins: z.array(z.strictObject({
+        /** Drop-in file name ending in .conf, e.g. "10-opke.conf". Required. */
         name: z.string().regex(/^[A-Za-z0-9_.@-]+\.conf$/, "is not a drop-in file name; use a name ending in .conf such as \"10-opke.conf\""),
+        /** The drop-in's text. Required. */
         contents: z.string(),
     })).default([]),
 });
@@ -109,7 +118,9 @@ export type ExtraUnit = z.infer<typeof ExtraUnit>;
 
 /** Extra Ignition content: files and units. */
 export const Extras = z.strictObject({
+    /** Files to add. Defaults to none. */
     files: z.array(ExtraFile).default([]),
+    /** systemd units (or drop-ins for existing units) to add. Defaults to none. */
     units: z.array(ExtraUnit).default([]),
 });
 export type Extras = z.infer<typeof Extras>;

@@ -147,6 +147,7 @@ export type ChartSpec = z.infer<typeof ChartSpec>;
 
 /** OIDC single sign-on through Argo CD's bundled Dex. The client secret is `opke:dexClientSecret`. */
 export const SsoSpec = z.strictObject({
+    /** Dex connector: "github" or "gitlab". Required. */
     provider: z.enum(["github", "gitlab"]),
     /** OAuth application client ID. */
     clientId: z.string().min(1, "is empty; give the OAuth application's client ID"),
@@ -207,7 +208,12 @@ export const GitOpsSpec = z.strictObject({
     /** User name sent with the HTTPS token. Defaults to "git" (GitHub ignores it; GitLab accepts any). */
     tokenUsername: z.string().min(1, "is empty; use a user name such as \"git\"").default("git"),
     /** Push-triggered refresh: opke generates the webhook secret (stack output `gitops.webhookSecret`). */
-    webhook: z.strictObject({ provider: z.enum(["github", "gitlab", "gitea"]) }).optional(),
+    webhook: z
+        .strictObject({
+            /** The Git host that sends the push events: "github", "gitlab" or "gitea". Required. */
+            provider: z.enum(["github", "gitlab", "gitea"]),
+        })
+        .optional(),
     /** Self-management: Argo CD's own Application, without a finalizer. */
     selfManagement: z
         .strictObject({
@@ -231,7 +237,9 @@ export type GitOpsSpecInput = z.input<typeof GitOpsSpec>;
 
 /** A plain DNS record (public API load balancer, ingress). */
 export const DnsRecordSpec = z.strictObject({
+    /** Full record name inside the zone, e.g. "api.example.com". Required. */
     name: z.string().regex(dnsName, dnsNameMessage),
+    /** Record type: A, AAAA or CNAME. Required. */
     type: z.enum(["A", "AAAA", "CNAME"]),
     /** IPv4/IPv6 address or target name. */
     content: z.string().min(1, "is empty; give the address or target name"),
@@ -267,7 +275,12 @@ export const CloudflareSpec = z.strictObject({
         })
         .optional(),
     /** Plain DNS records (no tunnel), e.g. the API load balancer and the ingress when they are public. */
-    dns: z.strictObject({ records: z.array(DnsRecordSpec).default([]) }).optional(),
+    dns: z
+        .strictObject({
+            /** The records opke manages in the zone `zoneId`. Defaults to none. */
+            records: z.array(DnsRecordSpec).default([]),
+        })
+        .optional(),
 });
 export type CloudflareSpec = z.infer<typeof CloudflareSpec>;
 
