@@ -211,8 +211,15 @@ function control(h: TestHost, query: string): Promise<{ role: string; etcdHealth
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function startFake(h: TestHost, role: string): Promise<void> {
-    const r = await h.ssh(`sudo -n /usr/bin/setsid ${process.execPath} ${FAKE} ${role} ${h.ip} ${API_PORT} </dev/null >/tmp/opke-fake.log 2>&1 &`);
+async function startFake(t: TestHosts, h: TestHost, role: string): Promise<void> {
+    // The stand-ins run inside the host, whose /tmp, /home, /opt and /var/lib are its own: the
+    // repository may live under any of them (CI clones anywhere), so copy the script into the
+    // host's /var/lib through the test's view of it instead of running it from the checkout.
+    const inHost = "/var/lib/opke-test/fake-node.js";
+    const local = localPath(t, h, inHost)!;
+    fs.mkdirSync(path.dirname(local), { recursive: true });
+    fs.copyFileSync(FAKE, local);
+    const r = await h.ssh(`sudo -n /usr/bin/setsid ${process.execPath} ${inHost} ${role} ${h.ip} ${API_PORT} </dev/null >/tmp/opke-fake.log 2>&1 &`);
     if (r.code !== 0) throw new Error(`${h.name}: cannot start the stand-ins: ${r.stderr}`);
     for (let i = 0; i < 100; i++) {
         try {
@@ -357,7 +364,7 @@ async function main(): Promise<void> {
             }
         };
 
-        for (const h of t.hosts) await startFake(h, role(h.name));
+        for (const h of t.hosts) await startFake(t, h, role(h.name));
 
         // ---- 1. first up -------------------------------------------------------------------
         let tScenario = Date.now();
@@ -524,7 +531,7 @@ async function main(): Promise<void> {
         note("scenario 5: pushes to c1 cut by killing sshd and all its sessions");
         const restartHost = async (h: TestHost) => {
             await h.startSshd();
-            await startFake(h, role(h.name));
+            await startFake(t!, h, role(h.name));
             await sleep(1500); // the stand-in apiserver comes back after its restart delay
         };
         const cutInTransfer = async (c: CapturedCommand): Promise<Exec> => {
