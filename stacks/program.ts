@@ -15,7 +15,7 @@ export async function program(): Promise<Record<string, unknown>> {
     const cluster = new Cluster(cfg.clusterName, { config: cfg });
     // One platform component boots the hosts and runs the shared SSH provisioning (lib/provision).
     let platformOutputs: Record<string, unknown> = {};
-    let platform: pulumi.Resource | undefined;
+    let platform: pulumi.Resource;
     switch (cfg.platform) {
         case Platform.BareMetal:
             platform = new BareMetalCluster(cfg.clusterName, { config: cfg, cluster });
@@ -40,14 +40,14 @@ export async function program(): Promise<Record<string, unknown>> {
             throw new Error(`platform: unsupported ${String(unreachable)}`);
         }
     }
-    // The finish (modules/argocd, docs/gitops.md): Cloudflare and the Argo CD bootstrap, applied only
+    // The finish (modules/argocd; README "GitOps"): Cloudflare and the Argo CD bootstrap, applied only
     // once the platform has provisioned every node. Outputs: deployKeyPublicKey, ageRecipient,
     // webhookSecret (secret), webhookUrl, tunnelId.
     const finish = createGitOps(cfg, {
         kubeconfig: cluster.adminKubeconfig,
         material: cluster.material,
         tlsProvider: cluster.tlsProvider,
-        clusterReady: platform ? [platform] : [],
+        clusterReady: [platform],
     });
     return {
         apiServer: cluster.apiServerUrl,

@@ -1,6 +1,6 @@
 /**
  * modules/argocd: the GitOps finish of opke (Argo CD bootstrap, credentials, secrets, staged
- * app-of-apps) and Cloudflare (tunnel or DNS records). docs/gitops.md describes the flow and the
+ * app-of-apps) and Cloudflare (tunnel or DNS records). the README (GitOps) describes the flow and the
  * ownership of every object.
  *
  *   config.ts     zod schemas of `gitops` / `cloudflare`, secret config keys, stage-graph validation

@@ -9,7 +9,7 @@
  * `pulumi.Output<string>` (secret), `npm run render` passes redacted strings, and both get the same
  * objects. Output is deterministic (fixed key order, no timestamps, no randomness).
  *
- * Ownership (docs/gitops.md has the table): Pulumi keeps every object rendered here. The chart's
+ * Ownership (the README's GitOps section has the table): Pulumi keeps every object rendered here. The chart's
  * objects (CRDs, workloads, argocd-cm, argocd-rbac-cm, argocd-cmd-params-cm, argocd-secret) are
  * installed once by Pulumi's Helm release and owned afterwards by Argo CD itself (Application
  * `argocd` → gitops/argocd → Application `argo-cd`: the same chart, version and values.yaml). The
