@@ -18,13 +18,11 @@
  *     that records its arguments, and is linted with the real shellcheck.
  */
 import { spawnSync } from "node:child_process";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse, parseAllDocuments, visit } from "yaml";
-import { ClusterConfig, ClusterConfigSchema, ClusterNode, clusterNodes, NodeRole } from "../lib/config/schema";
-import { PkiMaterial } from "../lib/pki/spec";
+import { ClusterConfig, ClusterNode, clusterNodes, NodeRole } from "../lib/config/schema";
 import versions from "../lib/versions.json";
 import {
     ADDONS_UNIT,
@@ -36,29 +34,15 @@ import {
     AddonImages,
 } from "../modules/addons";
 import { CONTROLLER_LABEL_KEY, CONTROLLER_TAINT_KEY, K8sObject } from "../modules/addons/objects";
-import { describeKubernetesPki, kubeletConfig } from "../modules/bootkube";
+import { kubeletConfig } from "../modules/bootkube";
 import { bootstrapUnit } from "../modules/bootkube/units";
 import { roleLabels, roleTaints } from "../modules/bootkube/kubelet";
-import { describeEtcdPki } from "../modules/etcd";
 import { renderClusterFiles, renderNodeIgnition, renderNodeSsh } from "../lib/render";
+import { demoConfig, fakeMaterial } from "./helpers/fixtures";
 
+/** The renderer tests' "demo" cluster with `network`; worker w1 carries a taint. */
 function config(overrides: Record<string, unknown> = {}, network: Record<string, unknown> = {}): ClusterConfig {
-    const cfg = ClusterConfigSchema.parse({
-        clusterName: "demo",
-        apiDnsName: "api.demo.example.com",
-        controllers: [
-            { name: "c1", ip: "10.0.0.11" },
-            { name: "c2", ip: "10.0.0.12" },
-            { name: "c3", ip: "10.0.0.13" },
-        ],
-        workers: [{ name: "w1", ip: "10.0.0.21", taints: [{ key: "example.com/dedicated", value: "db", effect: "NoSchedule" }] }],
-        ssh: { authorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake test@example"] },
-        kubernetesVersion: "v1.36.3",
-        etcdVersion: "v3.6.16",
-        network,
-        ...overrides,
-    });
-    return { ...cfg, kubernetesVersion: cfg.kubernetesVersion as `v${string}`, etcdVersion: cfg.etcdVersion as `v${string}` };
+    return demoConfig({ network, ...overrides }, { taints: [{ key: "example.com/dedicated", value: "db", effect: "NoSchedule" }] });
 }
 
 const flannel = () => config();
@@ -509,7 +493,8 @@ describe("addonsFiles (SSH push)", () => {
 
     test("lib/render: controller 0's SSH tree and the cluster files carry the addons; its Ignition has addons.service, workers' do not", () => {
         const cfg = flannel();
-        const m = fakeMaterial(cfg);
+        // Fake certificates (never parsed here); a real secrets seed of this file's own.
+        const m = fakeMaterial(cfg, { seedText: "opke addons test seed" });
         const c1 = renderNodeSsh(cfg, node(cfg, "c1"), m);
         const own = addonsFiles(cfg, node(cfg, "c1"));
         for (const f of own.files) expect(c1.files).toContainEqual(f);
@@ -621,27 +606,3 @@ describe("snapshots (review aid; the assertions above are the contract)", () => 
         expect(addonsApplyScript()).toMatchSnapshot();
     });
 });
-
-// --- fake PKI material for the lib/render wiring test (certificates are never parsed there) ---
-
-function fakePem(label: string, id: string): string {
-    const body = crypto.createHash("sha512").update(`${label}:${id}`).digest("base64");
-    return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
-}
-
-/** A real ED25519 key from a fixed 32-byte seed (deriveSecrets parses it). */
-function fixedSeedPem(): string {
-    const prefix = Buffer.from("302e020100300506032b657004220420", "hex");
-    const seed = crypto.createHash("sha256").update("opke addons test seed").digest();
-    return crypto.createPrivateKey({ key: Buffer.concat([prefix, seed]), format: "der", type: "pkcs8" }).export({ type: "pkcs8", format: "pem" }).toString();
-}
-
-function fakeMaterial(cfg: ClusterConfig): PkiMaterial {
-    const m: PkiMaterial = { certificates: {}, keyPairs: {} };
-    for (const c of [...describeEtcdPki(cfg).certificates, ...describeKubernetesPki(cfg).certificates]) {
-        m.certificates[c.id] = { certPem: fakePem("CERTIFICATE", c.id), keyPem: fakePem("PRIVATE KEY", c.id) };
-    }
-    m.keyPairs["service-account"] = { publicKeyPem: fakePem("PUBLIC KEY", "sa"), privateKeyPem: fakePem("PRIVATE KEY", "sa") };
-    m.keyPairs["secrets-seed"] = { publicKeyPem: fakePem("PUBLIC KEY", "seed"), privateKeyPem: fixedSeedPem() };
-    return m;
-}

@@ -27,8 +27,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { ClusterConfig, ClusterNode } from "../lib/config/schema";
 import type * as MatchboxModule from "../modules/bare-metal/matchbox";
-
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINlKIAfhwgD3osglJv0BO8m48FG+cBCSTQBl3O56poLQ opke-dev@example.test";
+import { TEST_SSH_KEY as KEY, threeByTwoNodes } from "./helpers/fixtures";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Raw = Record<string, any>;
@@ -38,15 +37,7 @@ function raw(overrides: Raw = {}, bareMetal: Raw = {}): Raw {
     return {
         clusterName: "lab",
         apiDnsName: "api.lab.example",
-        controllers: [
-            { name: "c1", ip: "10.0.0.11", mac: "52:54:00:00:00:11" },
-            { name: "c2", ip: "10.0.0.12", mac: "52:54:00:00:00:12" },
-            { name: "c3", ip: "10.0.0.13", mac: "52:54:00:00:00:13" },
-        ],
-        workers: [
-            { name: "w1", ip: "10.0.0.21", mac: "52:54:00:00:00:21" },
-            { name: "w2", ip: "10.0.0.22", mac: "52:54:00:00:00:22" },
-        ],
+        ...threeByTwoNodes(),
         ssh: { authorizedKeys: [KEY] },
         pki: { algorithm: "ECDSA" },
         ...overrides,

@@ -22,7 +22,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { IgnitionParts, NodeFile } from "../lib/assets";
-import { ClusterConfig, ClusterConfigSchema, ClusterNode, clusterNodes } from "../lib/config/schema";
+import { ClusterConfig, ClusterNode, clusterNodes } from "../lib/config/schema";
 import { deriveSecrets } from "../lib/pki/derive";
 import { generateLocalPki } from "../lib/pki/local";
 import { PkiMaterial } from "../lib/pki/spec";
@@ -42,52 +42,14 @@ import {
     schedulerCommand,
 } from "../modules/bootkube";
 import { describeEtcdPki } from "../modules/etcd";
+import { demoConfig, fakeMaterial, fakePem } from "./helpers/fixtures";
 
+/** The renderer tests' "demo" cluster; worker w1 carries a custom label set and a taint. */
 function config(overrides: Record<string, unknown> = {}): ClusterConfig {
-    const cfg = ClusterConfigSchema.parse({
-        clusterName: "demo",
-        apiDnsName: "api.demo.example.com",
-        controllers: [
-            { name: "c1", ip: "10.0.0.11" },
-            { name: "c2", ip: "10.0.0.12" },
-            { name: "c3", ip: "10.0.0.13" },
-        ],
-        workers: [
-            {
-                name: "w1",
-                ip: "10.0.0.21",
-                labels: { "example.com/pool": "blue", "node.kubernetes.io/disk": "ssd" },
-                taints: [{ key: "example.com/dedicated", value: "db", effect: "NoSchedule" }],
-            },
-        ],
-        ssh: { authorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake test@example"] },
-        kubernetesVersion: "v1.36.3",
-        etcdVersion: "v3.6.16",
-        ...overrides,
+    return demoConfig(overrides, {
+        labels: { "example.com/pool": "blue", "node.kubernetes.io/disk": "ssd" },
+        taints: [{ key: "example.com/dedicated", value: "db", effect: "NoSchedule" }],
     });
-    return { ...cfg, kubernetesVersion: cfg.kubernetesVersion as `v${string}`, etcdVersion: cfg.etcdVersion as `v${string}` };
-}
-
-function fakePem(label: string, id: string): string {
-    const body = crypto.createHash("sha512").update(`${label}:${id}`).digest("base64");
-    return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
-}
-
-/** A real ED25519 key from a fixed 32-byte seed (PKCS#8 = fixed prefix + seed). */
-function fixedSeedPem(): string {
-    const prefix = Buffer.from("302e020100300506032b657004220420", "hex");
-    const seed = crypto.createHash("sha256").update("opke test seed").digest();
-    return crypto.createPrivateKey({ key: Buffer.concat([prefix, seed]), format: "der", type: "pkcs8" }).export({ type: "pkcs8", format: "pem" }).toString();
-}
-
-function fakeMaterial(cfg: ClusterConfig): PkiMaterial {
-    const m: PkiMaterial = { certificates: {}, keyPairs: {} };
-    for (const c of [...describeEtcdPki(cfg).certificates, ...describeKubernetesPki(cfg).certificates]) {
-        m.certificates[c.id] = { certPem: fakePem("CERTIFICATE", c.id), keyPem: fakePem("PRIVATE KEY", c.id) };
-    }
-    m.keyPairs["service-account"] = { publicKeyPem: fakePem("PUBLIC KEY", "sa"), privateKeyPem: fakePem("PRIVATE KEY", "sa") };
-    m.keyPairs["secrets-seed"] = { publicKeyPem: fakePem("PUBLIC KEY", "seed"), privateKeyPem: fixedSeedPem() };
-    return m;
 }
 
 function node(cfg: ClusterConfig, name: string): ClusterNode {

@@ -39,10 +39,10 @@ import {
     type ClusterConfig,
 } from "../lib/config";
 import semver from "semver";
+import { TEST_SSH_KEY as KEY, threeByTwoNodes } from "./helpers/fixtures";
 
 const ROOT = path.resolve(__dirname, "..");
 const FIXTURES = path.join(__dirname, "fixtures");
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINlKIAfhwgD3osglJv0BO8m48FG+cBCSTQBl3O56poLQ opke-dev@example.test";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Raw = Record<string, any>;
@@ -52,15 +52,7 @@ function base(): Raw {
     return {
         clusterName: "test",
         apiDnsName: "api.test.example",
-        controllers: [
-            { name: "c1", ip: "10.0.0.11", mac: "52:54:00:00:00:11" },
-            { name: "c2", ip: "10.0.0.12", mac: "52:54:00:00:00:12" },
-            { name: "c3", ip: "10.0.0.13", mac: "52:54:00:00:00:13" },
-        ],
-        workers: [
-            { name: "w1", ip: "10.0.0.21", mac: "52:54:00:00:00:21" },
-            { name: "w2", ip: "10.0.0.22", mac: "52:54:00:00:00:22" },
-        ],
+        ...threeByTwoNodes(),
         ssh: { authorizedKeys: [KEY] },
     };
 }

@@ -9,45 +9,16 @@
  * are known to systemd 252).
  */
 import { spawnSync } from "node:child_process";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ClusterConfig, ClusterConfigSchema, ClusterNode, clusterNodes } from "../lib/config/schema";
+import { ClusterConfig, ClusterNode, clusterNodes } from "../lib/config/schema";
 import { PkiMaterial } from "../lib/pki/spec";
-import { describeEtcdPki, etcdEnv, etcdIgnition, etcdImageEnv, etcdMemberFiles, ETCD_UNIT } from "../modules/etcd";
+import { etcdEnv, etcdIgnition, etcdImageEnv, etcdMemberFiles, ETCD_UNIT } from "../modules/etcd";
+import { demoConfig, fakeEtcdMaterial } from "./helpers/fixtures";
 
-function config(overrides: Record<string, unknown> = {}): ClusterConfig {
-    const cfg = ClusterConfigSchema.parse({
-        clusterName: "demo",
-        apiDnsName: "api.demo.example.com",
-        controllers: [
-            { name: "c1", ip: "10.0.0.11" },
-            { name: "c2", ip: "10.0.0.12" },
-            { name: "c3", ip: "10.0.0.13" },
-        ],
-        workers: [{ name: "w1", ip: "10.0.0.21" }],
-        ssh: { authorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake test@example"] },
-        kubernetesVersion: "v1.36.3",
-        etcdVersion: "v3.6.16",
-        ...overrides,
-    });
-    return { ...cfg, kubernetesVersion: cfg.kubernetesVersion as `v${string}`, etcdVersion: cfg.etcdVersion as `v${string}` };
-}
-
-/** Well-formed but fake PEM blocks, deterministic per id, so outputs are stable. */
-function fakePem(label: string, id: string): string {
-    const body = crypto.createHash("sha512").update(`${label}:${id}`).digest("base64");
-    return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
-}
-
-function fakeMaterial(cfg: ClusterConfig): PkiMaterial {
-    const m: PkiMaterial = { certificates: {}, keyPairs: {} };
-    for (const c of describeEtcdPki(cfg).certificates) {
-        m.certificates[c.id] = { certPem: fakePem("CERTIFICATE", c.id), keyPem: fakePem("PRIVATE KEY", c.id) };
-    }
-    return m;
-}
+/** The renderer tests' "demo" cluster (3 controllers + w1), schema-parsed. */
+const config = (overrides: Record<string, unknown> = {}): ClusterConfig => demoConfig(overrides);
 
 function node(cfg: ClusterConfig, name: string): ClusterNode {
     const n = clusterNodes(cfg).find((x) => x.name === name);
@@ -111,7 +82,7 @@ describe("etcdIgnition", () => {
         const cfg = config();
         const json = JSON.stringify(etcdIgnition(cfg));
         expect(json).not.toContain("-----BEGIN");
-        for (const c of Object.values(fakeMaterial(cfg).certificates)) {
+        for (const c of Object.values(fakeEtcdMaterial(cfg).certificates)) {
             expect(json).not.toContain(c.keyPem.split("\n")[1]);
         }
     });
@@ -166,7 +137,7 @@ describe("etcdMemberFiles", () => {
 
     test("files, modes, owners, secrets and restarts; sorted by path", () => {
         const cfg = config();
-        const m = fakeMaterial(cfg);
+        const m = fakeEtcdMaterial(cfg);
         const assets = etcdMemberFiles(cfg, node(cfg, "c3"), m);
         expect(assets.directories).toEqual([
             { path: "/etc/etcd", mode: 0o755, owner: "root:root" },
@@ -195,13 +166,13 @@ describe("etcdMemberFiles", () => {
 
     test("deterministic", () => {
         const cfg = config();
-        const m = fakeMaterial(cfg);
+        const m = fakeEtcdMaterial(cfg);
         expect(etcdMemberFiles(cfg, node(cfg, "c1"), m)).toEqual(etcdMemberFiles(cfg, node(cfg, "c1"), m));
     });
 
     test("refuses workers and missing certificates, naming the problem", () => {
         const cfg = config();
-        const m = fakeMaterial(cfg);
+        const m = fakeEtcdMaterial(cfg);
         expect(() => etcdMemberFiles(cfg, node(cfg, "w1"), m)).toThrow(/node "w1" is not a controller/);
         const partial: PkiMaterial = { certificates: { ...m.certificates }, keyPairs: {} };
         delete partial.certificates["etcd-peer-c2"];

@@ -16,9 +16,9 @@ import YAML from "yaml";
 import { checkClusterConfig, loadPulumiConfig, loadStackFile, parseClusterConfig, rawConfigFromPulumi } from "../lib/config";
 import { DEFAULT_STAGES, GITOPS_SECRET_KEYS, gitopsPlan, stageDependencies } from "../modules/argocd";
 import versions from "../lib/versions.json";
+import { TEST_SSH_KEY as KEY } from "./helpers/fixtures";
 
 const ROOT = path.resolve(__dirname, "..");
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINlKIAfhwgD3osglJv0BO8m48FG+cBCSTQBl3O56poLQ opke-dev@example.test";
 const SEED = "a stage may depend only on earlier stages (seed 002)";
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
 const ZONE = "fedcba9876543210fedcba9876543210";

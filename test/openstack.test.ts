@@ -39,8 +39,8 @@ import { securityGroupRules, type SecurityGroupRuleSpec } from "../modules/opens
 import { INSTANCE_IGNORED_CHANGES, instanceOptions, loadBalancerOptions, longLivedOptions, portOptions, pushDependsOn, uniqueValueOptions } from "../modules/openstack/options";
 import { OpenStackSpec, resolveNetwork, subnetPlan } from "../modules/openstack/config";
 import { parseIpv4Cidr } from "../lib/config/network";
+import { TEST_SSH_KEY as KEY, threeByTwoNodes } from "./helpers/fixtures";
 
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINlKIAfhwgD3osglJv0BO8m48FG+cBCSTQBl3O56poLQ opke-dev@example.test";
 const IMAGE = "5f2c0b36-4f6a-4b8e-9a0e-2f1c3d4e5f60";
 const EXTERNAL = "0e4c6f2a-9a7b-4c1d-8e3f-112233445566";
 const ZONE = "7d1e2f3a-4b5c-4d6e-8f90-a1b2c3d4e5f6";
@@ -72,15 +72,7 @@ function raw(overrides: Raw = {}, os: Raw = {}): Raw {
         clusterName: "os1",
         platform: "openstack",
         apiDnsName: "api.os1.example.com",
-        controllers: [
-            { name: "c1", ip: "10.0.0.11" },
-            { name: "c2", ip: "10.0.0.12" },
-            { name: "c3", ip: "10.0.0.13" },
-        ],
-        workers: [
-            { name: "w1", ip: "10.0.0.21", generation: 3 },
-            { name: "w2", ip: "10.0.0.22" },
-        ],
+        ...threeByTwoNodes({ macs: false, w1: { generation: 3 } }),
         ssh: { authorizedKeys: [KEY] },
         pki: { algorithm: "ECDSA" },
         openstack: openstackBlock(os),

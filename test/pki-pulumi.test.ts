@@ -18,29 +18,18 @@
  */
 import * as crypto from "node:crypto";
 import type * as PulumiModule from "@pulumi/pulumi";
-import { ClusterConfig, ClusterConfigInput, ClusterConfigSchema } from "../lib/config/schema";
+import { ClusterConfig, ClusterConfigInput } from "../lib/config/schema";
 import type { ClusterPki } from "../lib/pki/pulumi";
 import type { PkiMaterial } from "../lib/pki/spec";
+import { devConfig } from "./helpers/fixtures";
 import { outputValue, PulumiMocks, setupPulumiMocks, TLS_TYPES } from "./helpers/mocks";
 
+/** The PKI tests' "dev" cluster (3 controllers + 3 workers) with short validities of its own. */
 function config(overrides: Partial<ClusterConfigInput> = {}): ClusterConfig {
-    return ClusterConfigSchema.parse({
-        clusterName: "dev",
-        apiDnsName: "api.dev.example.com",
-        controllers: [
-            { name: "c0", ip: "10.0.0.10" },
-            { name: "c1", ip: "10.0.0.11" },
-            { name: "c2", ip: "10.0.0.12" },
-        ],
-        workers: [
-            { name: "w0", ip: "10.0.0.20" },
-            { name: "w1", ip: "10.0.0.21" },
-            { name: "w2", ip: "10.0.0.22" },
-        ],
-        ssh: { authorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests test@example"] },
+    return devConfig({
         pki: { validityHours: 1000, earlyRenewalHours: 100, caValidityHours: 20000, caEarlyRenewalHours: 2000 },
         ...overrides,
-    }) as ClusterConfig;
+    });
 }
 
 const CERT_IDS = [

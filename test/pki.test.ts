@@ -18,31 +18,18 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import { parse as parseYaml } from "yaml";
-import { ClusterConfig, ClusterConfigInput, ClusterConfigSchema } from "../lib/config/schema";
+import { ClusterConfig, ClusterConfigInput } from "../lib/config/schema";
 import { describeEtcdPki, describeKubernetesPki, describePki, deriveSecrets, generateLocalPki, kubeconfig } from "../lib/pki";
 import { checkPkiDescription } from "../lib/pki/local";
 import type { CertSpec, PkiDescription, PkiMaterial } from "../lib/pki/spec";
+import { devConfig, devControllers } from "./helpers/fixtures";
 
-const CONTROLLERS = [
-    { name: "c0", ip: "10.0.0.10" },
-    { name: "c1", ip: "10.0.0.11" },
-    { name: "c2", ip: "10.0.0.12" },
-];
-const WORKERS = [
-    { name: "w0", ip: "10.0.0.20" },
-    { name: "w1", ip: "10.0.0.21" },
-    { name: "w2", ip: "10.0.0.22" },
-];
+/** c0..c2 (10.0.0.10-12), the controllers of `config()`. */
+const CONTROLLERS = devControllers();
 
+/** The PKI tests' "dev" cluster: 3 controllers + 3 workers, schema-parsed. */
 function config(overrides: Partial<ClusterConfigInput> = {}): ClusterConfig {
-    return ClusterConfigSchema.parse({
-        clusterName: "dev",
-        apiDnsName: "api.dev.example.com",
-        controllers: CONTROLLERS,
-        workers: WORKERS,
-        ssh: { authorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests test@example"] },
-        ...overrides,
-    }) as ClusterConfig;
+    return devConfig(overrides);
 }
 
 const cert = (d: PkiDescription, id: string): CertSpec => {

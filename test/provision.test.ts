@@ -23,8 +23,8 @@ import { BOOTSTRAP, bootstrapCommand, INSTALLER, pushCommand, shellQuote } from 
 import { commandOptions, COMMAND_TIMEOUTS, gatesFor, hostOptions, provisionPlan } from "../lib/provision/plan";
 import { connectionObject, hostKeyOf } from "../lib/provision/connection";
 import type { CaptureResult, CapturedCommand, TlsCache } from "./ssh/capture";
+import { TEST_SSH_KEY as KEY, threeByTwoNodes } from "./helpers/fixtures";
 
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINlKIAfhwgD3osglJv0BO8m48FG+cBCSTQBl3O56poLQ opke@example.test";
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfC1xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 
 function raw(over: Partial<ClusterConfigInput> = {}): ClusterConfigInput {
@@ -32,15 +32,7 @@ function raw(over: Partial<ClusterConfigInput> = {}): ClusterConfigInput {
         clusterName: "prov",
         platform: "bare-metal",
         apiDnsName: "api.prov.example",
-        controllers: [
-            { name: "c1", ip: "10.0.0.11", mac: "52:54:00:00:00:11" },
-            { name: "c2", ip: "10.0.0.12", mac: "52:54:00:00:00:12" },
-            { name: "c3", ip: "10.0.0.13", mac: "52:54:00:00:00:13" },
-        ],
-        workers: [
-            { name: "w1", ip: "10.0.0.21", mac: "52:54:00:00:00:21" },
-            { name: "w2", ip: "10.0.0.22", mac: "52:54:00:00:00:22" },
-        ],
+        ...threeByTwoNodes(),
         ssh: { authorizedKeys: [KEY] },
         pki: { algorithm: "ECDSA" },
         ...over,
