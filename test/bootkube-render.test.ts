@@ -225,7 +225,7 @@ describe("Ignition parts: version-free, secret-free", () => {
         expect(controlPlaneIgnition(cfg, node(cfg, "w1"))).toEqual({ files: [], units: [] });
     });
 
-    test("one-shots re-run on `systemctl start` (no RemainAfterExit); bootstrap guarded by bootstrap.done", () => {
+    test("one-shots re-run on `systemctl start` (no RemainAfterExit); bootstrap before, kube-upgrade after bootstrap.done", () => {
         const cfg = config();
         const cp = controlPlaneIgnition(cfg, node(cfg, "c1"));
         for (const u of cp.units) {
@@ -239,7 +239,8 @@ describe("Ignition parts: version-free, secret-free", () => {
         }
         expect(unitText(cp, "bootstrap.service")).toContain("ConditionPathExists=!/opt/bootstrap/bootstrap.done\n");
         expect(unitText(cp, "bootstrap.service")).toContain("  --entrypoint /opt/bootstrap/apply \\\n");
-        expect(unitText(cp, "kube-upgrade.service")).not.toContain("bootstrap.done");
+        expect(unitText(cp, "kube-upgrade.service")).toContain("ConditionPathExists=/opt/bootstrap/bootstrap.done\n");
+        expect(unitText(cp, "kube-upgrade.service")).not.toContain("ConditionPathExists=!/opt/bootstrap/bootstrap.done");
         expect(unitText(cp, "kube-upgrade.service")).toContain("  --entrypoint /opt/bootstrap/kube-upgrade \\\n");
     });
 
@@ -348,11 +349,18 @@ describe("nodeFiles", () => {
             expect([f.path, f.secret]).toEqual([f.path, sensitive]);
             if (f.secret) expect([f.path, f.mode]).toEqual([f.path, 0o600]);
         }
-        // The static pods are picked up by the kubelet; nothing else restarts on controller files.
-        expect(a.files.filter((f) => f.restarts.length > 0).map((f) => f.path)).toEqual([
-            "/etc/kubernetes/kubelet.env",
-            "/etc/kubernetes/kubelet.yaml",
-            "/etc/kubernetes/pki/ca.crt",
+        // The static pods are picked up by the kubelet; kubelet files restart the kubelet; changed
+        // cluster manifests (and the script) are re-applied by kube-upgrade.service.
+        expect(a.files.filter((f) => f.restarts.length > 0).map((f) => [f.path, f.restarts])).toEqual([
+            ["/etc/kubernetes/kubelet.env", ["kubelet.service"]],
+            ["/etc/kubernetes/kubelet.yaml", ["kubelet.service"]],
+            ["/etc/kubernetes/pki/ca.crt", ["kubelet.service"]],
+            ["/opt/bootstrap/kube-upgrade", ["kube-upgrade.service"]],
+            ["/opt/bootstrap/manifests/bootstrap-token-secret.yaml", ["kube-upgrade.service"]],
+            ["/opt/bootstrap/manifests/crb-kube-apiserver-kubelet-client.yaml", ["kube-upgrade.service"]],
+            ["/opt/bootstrap/manifests/crb-kubelet-bootstrap.yaml", ["kube-upgrade.service"]],
+            ["/opt/bootstrap/manifests/crb-node-client-csr-approve.yaml", ["kube-upgrade.service"]],
+            ["/opt/bootstrap/manifests/crb-node-client-csr-renew.yaml", ["kube-upgrade.service"]],
         ]);
     });
 

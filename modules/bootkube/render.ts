@@ -203,12 +203,16 @@ function controllerFiles(cfg: ClusterConfig, node: ClusterNode, m: PkiMaterial, 
         file(`${K8sPaths.manifestsDir}/kube-scheduler.yaml`, schedulerPod(cfg, digest("kube-scheduler")), pub),
     ];
 
+    // A changed cluster manifest (a rotated bootstrap token, new RBAC) or kube-upgrade script is
+    // re-applied by kube-upgrade.service, which the push restarts; the unit only runs where the
+    // cluster was bootstrapped (controller 0), elsewhere its condition makes the restart a no-op.
+    const reapply = [KUBE_UPGRADE_UNIT];
     const bootstrap: NodeFile[] = [
         file(K8sPaths.bootstrapApply, applyScript(), { mode: 0o755, secret: false }),
-        file(K8sPaths.kubeUpgrade, kubeUpgradeScript(), { mode: 0o755, secret: false }),
+        file(K8sPaths.kubeUpgrade, kubeUpgradeScript(), { mode: 0o755, secret: false, restarts: reapply }),
         ...clusterManifests(cfg, m).map((mf) => {
             const isSecret = mf.name.startsWith("bootstrap-token");
-            return file(`${K8sPaths.bootstrapManifestsDir}/${mf.name}`, mf.content, isSecret ? key : pub);
+            return file(`${K8sPaths.bootstrapManifestsDir}/${mf.name}`, mf.content, { ...(isSecret ? key : pub), restarts: reapply });
         }),
     ];
 

@@ -163,6 +163,8 @@ export function kubeUpgradeUnit(os: OperatingSystem): string {
         description: "opke kube-upgrade: re-apply /opt/bootstrap/manifests and report versions",
         container: "opke-kube-upgrade",
         script: K8sPaths.kubeUpgrade,
-        conditions: [],
+        // Only after the bootstrap: before it there is nothing to upgrade, and on the controllers
+        // that did not bootstrap the cluster the push's restart of this unit is a no-op.
+        conditions: [`ConditionPathExists=${K8sPaths.bootstrapDone}`],
     });
 }
