@@ -11,11 +11,12 @@
  *   - the option functions (ignoreChanges, replacementTrigger from `generation`, deleteBeforeReplace,
  *     protect, the pushes' dependsOn order), and — through the legacy `transformations` option,
  *     which the Node SDK applies in-process and children inherit — that the component really hands
- *     those options to each Instance, Port, association, member and push (deletedWith the Instance);
+ *     those options to each Instance, Port, floating IP, member and push (deletedWith the Instance);
  *   - the exact inputs of the provider (the password is a secret), a controller's and a worker's
  *     Instance (user data = the node's Ignition, image pinned by ID, flavor, port, server group),
- *     ports and fixed IPs, the load balancer, listener, pool, members, monitor, floating IPs and
- *     the Designate record; exact resource types and counts; every child uses the explicit provider;
+ *     ports and fixed IPs, the load balancer, listener, pool, members, monitor, floating IPs (each
+ *     attached to its port itself: no FloatingIpAssociate) and the Designate record; exact resource
+ *     types and counts; every child uses the explicit provider;
  *   - a Kubernetes version bump (v1.36.3 → v1.36.1) changes no input of any OpenStack resource
  *     (no Instance, port or boot config changes) while every node's push changes (its payload and
  *     the payload hash in `create`), exactly one push per node and nothing else among the commands.
@@ -36,7 +37,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { outputValue, PulumiMocks, RecordedResource, setupPulumiMocks } from "./helpers/mocks";
 import { checkClusterConfig, parseClusterConfig, type ClusterConfig } from "../lib/config";
 import { securityGroupRules, type SecurityGroupRuleSpec } from "../modules/openstack/rules";
-import { INSTANCE_IGNORED_CHANGES, instanceOptions, loadBalancerOptions, longLivedOptions, portOptions, pushDependsOn, uniqueValueOptions } from "../modules/openstack/options";
+import { floatingIpOptions, INSTANCE_IGNORED_CHANGES, instanceOptions, loadBalancerOptions, longLivedOptions, portOptions, pushDependsOn, uniqueValueOptions } from "../modules/openstack/options";
 import { OpenStackSpec, resolveNetwork, subnetPlan } from "../modules/openstack/config";
 import { parseIpv4Cidr } from "../lib/config/network";
 import { TEST_SSH_KEY as KEY, threeByTwoNodes } from "./helpers/fixtures";
@@ -345,7 +346,9 @@ describe("resource option functions", () => {
     test.each([
         ["port", portOptions(false), { deleteBeforeReplace: true }],
         ["protected port", portOptions(true), { deleteBeforeReplace: true, protect: true }],
-        ["association, record set, member, listener", uniqueValueOptions(), { deleteBeforeReplace: true }],
+        ["floating IP (holds the association)", floatingIpOptions(false), { deleteBeforeReplace: true }],
+        ["protected floating IP", floatingIpOptions(true), { deleteBeforeReplace: true, protect: true }],
+        ["record set, member, listener", uniqueValueOptions(), { deleteBeforeReplace: true }],
         ["network objects", longLivedOptions(false), {}],
         ["protected network objects", longLivedOptions(true), { protect: true }],
         ["load balancer", loadBalancerOptions(false), { customTimeouts: { create: "30m", update: "30m", delete: "30m" } }],
@@ -355,7 +358,8 @@ describe("resource option functions", () => {
 
     test("pushes wait for the server, its floating IP, its member and the API path, in that order", () => {
         const [instance, fip, member, listener, dns] = ["instance", "fip", "member", "listener", "dns"].map(res);
-        expect(pushDependsOn({ instance, floatingIpAssociation: fip, member, api: [listener, dns] })).toEqual([instance, fip, member, listener, dns]);
+        expect(pushDependsOn({ instance, floatingIp: fip, member, api: [listener, dns] })).toEqual([instance, fip, member, listener, dns]);
+        expect(pushDependsOn({ instance, floatingIp: fip, api: [listener] })).toEqual([instance, fip, listener]);
         expect(pushDependsOn({ instance, api: [] })).toEqual([instance]);
     });
 });
@@ -381,7 +385,6 @@ const T = {
     member: "openstack:loadbalancer/member:Member",
     monitor: "openstack:loadbalancer/monitor:Monitor",
     floatingIp: "openstack:networking/floatingIp:FloatingIp",
-    floatingIpAssociate: "openstack:networking/floatingIpAssociate:FloatingIpAssociate",
     recordSet: "openstack:dns/recordSet:RecordSet",
     command: "command:remote:Command",
     commandProvider: "pulumi:providers:command",
@@ -489,7 +492,6 @@ describe("opke:openstack:Cluster under mocks", () => {
             [T.port]: 5,
             [T.instance]: 5,
             [T.floatingIp]: 6,
-            [T.floatingIpAssociate]: 6,
             [T.loadBalancer]: 1,
             [T.listener]: 1,
             [T.pool]: 1,
@@ -651,8 +653,8 @@ describe("opke:openstack:Cluster under mocks", () => {
                 ["c3", "10.0.0.13"],
             ].map(([node, ip]) => [`os1-api-${node}`, { name: node, poolId: "os1-api-id", address: ip, protocolPort: 6443, subnetId: "os1-subnet-id" }]),
         );
-        expect(get(first, T.floatingIp, "os1-api").inputs).toEqual({ pool: "public", description: "opke os1: Kubernetes API api.os1.example.com" });
-        expect(get(first, T.floatingIpAssociate, "os1-api").inputs).toEqual({ floatingIp: "192.0.2.10", portId: "vip-port-id" });
+        // On the VIP port, which has one fixed IP: no fixedIp.
+        expect(get(first, T.floatingIp, "os1-api").inputs).toEqual({ pool: "public", description: "opke os1: Kubernetes API api.os1.example.com", portId: "vip-port-id" });
         expect(get(first, T.recordSet, "os1-api").inputs).toEqual({
             zoneId: ZONE,
             name: "api.os1.example.com.",
@@ -663,11 +665,12 @@ describe("opke:openstack:Cluster under mocks", () => {
         });
     });
 
-    test("one floating IP per node, associated to its port and fixed IP", () => {
+    test("one floating IP per node, associated to its port and fixed IP by itself", () => {
+        expect(of(first, T.floatingIp).map((r) => r.name)).toEqual(["os1-api", "os1-fip-c1", "os1-fip-c2", "os1-fip-c3", "os1-fip-w1", "os1-fip-w2"]);
         for (const n of first.cluster.nodes) {
-            expect(get(first, T.floatingIp, `os1-fip-${n.name}`).inputs).toEqual({ pool: "public", description: `opke os1: ${n.name}` });
-            expect(get(first, T.floatingIpAssociate, `os1-fip-assoc-${n.name}`).inputs).toEqual({ floatingIp: FIPS[`os1-fip-${n.name}`], portId: `os1-port-${n.name}-id`, fixedIp: n.ip });
+            expect(get(first, T.floatingIp, `os1-fip-${n.name}`).inputs).toEqual({ pool: "public", description: `opke os1: ${n.name}`, portId: `os1-port-${n.name}-id`, fixedIp: n.ip });
         }
+        expect(first.resources.filter((r) => r.type.includes("floatingIpAssociate"))).toEqual([]);
     });
 
     test("outputs: API endpoint, load-balancer address, node IPs", async () => {
@@ -694,9 +697,16 @@ describe("opke:openstack:Cluster under mocks", () => {
                 "urn:pulumi:test::opke::opke:openstack:Cluster$openstack:networking/routerInterface:RouterInterface::os1-router-interface",
             ]);
             expect(optsOf(first, T.port, `os1-port-${n.name}`).deleteBeforeReplace).toBe(true);
-            expect(optsOf(first, T.floatingIpAssociate, `os1-fip-assoc-${n.name}`).deleteBeforeReplace).toBe(true);
         }
-        expect(optsOf(first, T.floatingIpAssociate, "os1-api").deleteBeforeReplace).toBe(true);
+        // Every floating IP (the nodes' and the API's) holds its association: deleteBeforeReplace,
+        // not protected (openstack.protect is false here), after the router interface.
+        for (const fip of ["os1-api", ...first.cluster.nodes.map((n) => `os1-fip-${n.name}`)]) {
+            const opts = optsOf(first, T.floatingIp, fip);
+            expect([fip, opts.deleteBeforeReplace, opts.protect]).toEqual([fip, true, undefined]);
+            expect(await Promise.all((opts.dependsOn as pulumi.Resource[]).map(urnOf))).toEqual([
+                "urn:pulumi:test::opke::opke:openstack:Cluster$openstack:networking/routerInterface:RouterInterface::os1-router-interface",
+            ]);
+        }
         expect(optsOf(first, T.recordSet, "os1-api").deleteBeforeReplace).toBe(true);
         expect(optsOf(first, T.member, "os1-api-c2").deleteBeforeReplace).toBe(true);
         // Members one at a time: c1 after the monitor, c2 after c1, c3 after c2.
@@ -712,14 +722,14 @@ describe("opke:openstack:Cluster under mocks", () => {
         for (const n of first.cluster.nodes) {
             expect(optsOf(first, T.command, `os1-push-${n.name}`).deletedWith).toBe(first.os.instances[n.name]);
         }
-        expect(await deps("c1")).toEqual(["os1-c1", "os1-fip-assoc-c1", "os1-api-c1", "os1-api", "os1-api", "os1-api", "os1-api", "os1-api"]);
-        expect(await deps("c2")).toEqual(["os1-push-c1", "os1-c2", "os1-fip-assoc-c2", "os1-api-c2", "os1-api", "os1-api", "os1-api", "os1-api", "os1-api"]);
+        expect(await deps("c1")).toEqual(["os1-c1", "os1-fip-c1", "os1-api-c1", "os1-api", "os1-api", "os1-api", "os1-api", "os1-api"]);
+        expect(await deps("c2")).toEqual(["os1-push-c1", "os1-c2", "os1-fip-c2", "os1-api-c2", "os1-api", "os1-api", "os1-api", "os1-api", "os1-api"]);
         expect(await deps("w2")).toEqual([
             "os1-push-c3",
             "os1-bootstrap",
             "os1-push-w1",
             "os1-w2",
-            "os1-fip-assoc-w2",
+            "os1-fip-w2",
             "os1-api",
             "os1-api",
             "os1-api",

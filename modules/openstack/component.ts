@@ -1,8 +1,13 @@
 /**
  * `opke:openstack:Cluster` — the OpenStack platform: network, security groups, server group,
  * keypair, one port + one server per node (booted with the node's Ignition, image pinned by ID),
- * an Octavia load balancer for the Kubernetes API with a floating IP, an optional Designate record,
- * and the shared SSH provisioning (lib/provision) of every node.
+ * with sshVia "floating-ip" one floating IP per node attached to its port, an Octavia load balancer
+ * for the Kubernetes API with a floating IP on its VIP port, an optional Designate record, and the
+ * shared SSH provisioning (lib/provision) of every node.
+ *
+ * Floating IPs carry their association themselves (`portId`/`fixedIp` of
+ * `networking.FloatingIp`, updated in place by the provider): no separate `FloatingIpAssociate`,
+ * so a worker adds 4 resources (port, server, floating IP, push).
  *
  * Every child is `${name}-<thing>`, has `{ parent: this }` and uses the explicit provider built
  * here from the `openstack` config block and the secret config keys (default providers are
@@ -16,7 +21,7 @@ import { parseIpv4Cidr } from "../../lib/config/network";
 import { type ConnectionSpec, provisionNodes, type Provisioned, sshConnection } from "../../lib/provision";
 import type { Cluster, NodeAssets } from "../../stacks/cluster";
 import { type OpenStackSpec, resolveNetwork, SshVia, subnetPlan } from "./config";
-import { instanceOptions, loadBalancerOptions, longLivedOptions, portOptions, pushDependsOn, uniqueValueOptions } from "./options";
+import { floatingIpOptions, instanceOptions, loadBalancerOptions, longLivedOptions, portOptions, pushDependsOn, uniqueValueOptions } from "./options";
 import { secGroupRuleArgs, securityGroupRules, SecurityGroupRole } from "./rules";
 
 /** Secrets for the provider, read by the program with `pulumi.Config.requireSecret`. */
@@ -124,7 +129,10 @@ export class OpenStackCluster extends pulumi.ComponentResource {
         const network = resolveNetwork(os.network);
         let networkId: pulumi.Input<string>;
         let subnetId: pulumi.Input<string>;
-        /** Floating-IP associations need the subnet routed to the external network first. */
+        /**
+         * Floating IPs attached to a port need the port's subnet routed to the external network
+         * first (Neutron refuses the association otherwise); the servers pull images through it.
+         */
         const routed: pulumi.Resource[] = [];
         switch (network.kind) {
             case "create": {
@@ -205,7 +213,6 @@ export class OpenStackCluster extends pulumi.ComponentResource {
         this.ports = {};
         this.instances = {};
         const floatingIps: Record<string, openstack.networking.FloatingIp> = {};
-        const associations: Record<string, openstack.networking.FloatingIpAssociate> = {};
         for (const node of nodes) {
             const controller = node.role === NodeRole.Controller;
             const port = new openstack.networking.Port(
@@ -229,15 +236,11 @@ export class OpenStackCluster extends pulumi.ComponentResource {
                 { ...child, ...instanceOptions(node, protect), dependsOn: routed },
             );
             if (os.sshVia === SshVia.FloatingIp) {
+                // Allocated and associated with the node's port and fixed IP in one resource.
                 floatingIps[node.name] = new openstack.networking.FloatingIp(
                     `${name}-fip-${node.name}`,
-                    { pool: externalNetwork, description: `opke ${cfg.clusterName}: ${node.name}` },
-                    { ...child, ...longLivedOptions(protect) },
-                );
-                associations[node.name] = new openstack.networking.FloatingIpAssociate(
-                    `${name}-fip-assoc-${node.name}`,
-                    { floatingIp: floatingIps[node.name].address, portId: port.id, fixedIp: node.ip },
-                    { ...child, ...uniqueValueOptions(), dependsOn: routed },
+                    { pool: externalNetwork, description: `opke ${cfg.clusterName}: ${node.name}`, portId: port.id, fixedIp: node.ip },
+                    { ...child, ...floatingIpOptions(protect), dependsOn: routed },
                 );
             }
         }
@@ -280,17 +283,14 @@ export class OpenStackCluster extends pulumi.ComponentResource {
                 { ...child, ...uniqueValueOptions(), dependsOn: [previous] },
             );
         }
+        // On the load balancer's VIP port (one fixed IP, so no fixedIp). A replaced load balancer
+        // moves the floating IP to the new VIP port in place: the address stays.
         const apiFloatingIp = new openstack.networking.FloatingIp(
             `${name}-api`,
-            { pool: externalNetwork, description: `opke ${cfg.clusterName}: Kubernetes API ${cfg.apiDnsName}` },
-            { ...child, ...longLivedOptions(protect) },
+            { pool: externalNetwork, description: `opke ${cfg.clusterName}: Kubernetes API ${cfg.apiDnsName}`, portId: lb.vipPortId },
+            { ...child, ...floatingIpOptions(protect), dependsOn: routed },
         );
-        const apiAssociation = new openstack.networking.FloatingIpAssociate(
-            `${name}-api`,
-            { floatingIp: apiFloatingIp.address, portId: lb.vipPortId },
-            { ...child, ...uniqueValueOptions(), dependsOn: routed },
-        );
-        const apiPath: pulumi.Resource[] = [listener, pool, monitor, apiAssociation];
+        const apiPath: pulumi.Resource[] = [listener, pool, monitor, apiFloatingIp];
         if (os.dnsZoneId !== undefined) {
             apiPath.push(
                 new openstack.dns.RecordSet(
@@ -320,7 +320,7 @@ export class OpenStackCluster extends pulumi.ComponentResource {
                 dependsOn: (node) =>
                     pushDependsOn({
                         instance: this.instances[node.name],
-                        floatingIpAssociation: associations[node.name],
+                        floatingIp: floatingIps[node.name],
                         member: members[node.name],
                         // A worker's kubelet needs the API behind the load balancer: every controller member too.
                         api: node.role === NodeRole.Controller ? apiPath : [...apiPath, ...controllerMembers],

@@ -175,8 +175,8 @@ export const OpenStackSpec = z.strictObject({
     // --- Lifecycle ---
     /**
      * Set Pulumi's `protect` on the servers, their ports, the network, subnet, router, load
-     * balancer and API floating IP, so `pulumi destroy` (and a generation bump) fails until you
-     * unprotect them. Defaults to false.
+     * balancer and floating IPs (the API's and the nodes'), so `pulumi destroy` (and a generation
+     * bump) fails until you unprotect them. Defaults to false.
      */
     protect: z.boolean().default(false),
 });

@@ -77,17 +77,31 @@ export function portOptions(protect: boolean): pulumi.CustomResourceOptions {
 }
 
 /**
+ * Options of a floating IP, which also holds its association (`portId`/`fixedIp`; there is no
+ * separate `FloatingIpAssociate`): a node's floating IP on its port and fixed IP, the API's on the
+ * load balancer's VIP port.
+ *   - deleteBeforeReplace: a fixed IP of a port takes one floating IP per external network, so a
+ *     replacement (e.g. another pool) that is created first would be refused while the old one
+ *     still holds the port. A change of `portId`/`fixedIp` alone (a replaced port or load
+ *     balancer) is an in-place re-association, not a replacement; the address stays.
+ *   - protect: `openstack.protect` (the address is what DNS, kubeconfigs and firewalls know).
+ * The component adds `dependsOn` on the router interface (when opke creates the network): Neutron
+ * associates a floating IP only with a port on a subnet routed to the external network.
+ */
+export function floatingIpOptions(protect: boolean): pulumi.CustomResourceOptions {
+    return { deleteBeforeReplace: true, ...(protect ? { protect: true } : {}) };
+}
+
+/**
  * Options of resources that hold a unique value inside OpenStack, which the replacement would
- * claim again: floating-IP associations (the same floating IP can sit on one port only; deleting
- * the old association after the new one would DISassociate it), the Designate record set (name +
- * type unique in the zone), load-balancer members (address + port unique in a pool) and the
- * listener (port unique on the load balancer).
+ * claim again: the Designate record set (name + type unique in the zone), load-balancer members
+ * (address + port unique in a pool) and the listener (port unique on the load balancer).
  */
 export function uniqueValueOptions(): pulumi.CustomResourceOptions {
     return { deleteBeforeReplace: true };
 }
 
-/** Options of the long-lived network objects and the API floating IP: `protect` when asked. */
+/** Options of the long-lived network objects (network, subnet, router, router interface): `protect` when asked. */
 export function longLivedOptions(protect: boolean): pulumi.CustomResourceOptions {
     return protect ? { protect: true } : {};
 }
@@ -105,22 +119,27 @@ export function loadBalancerOptions(protect: boolean): pulumi.CustomResourceOpti
 export interface PushPrerequisites {
     /** The node's server. */
     instance: pulumi.Resource;
-    /** The floating-IP association the pushes connect through (sshVia "floating-ip"). */
-    floatingIpAssociation?: pulumi.Resource;
+    /**
+     * The node's floating IP the pushes connect through (sshVia "floating-ip"); it carries the
+     * association with the node's port, so once it exists the node is reachable.
+     */
+    floatingIp?: pulumi.Resource;
     /** A controller's load-balancer member. */
     member?: pulumi.Resource;
     /**
-     * The API path the node's kubelet uses once the pushes start it: listener, pool, monitor and
-     * the DNS record (when opke manages it), plus every controller member for workers.
+     * The API path the node's kubelet uses once the pushes start it: listener, pool, monitor, the
+     * API floating IP (on the VIP port) and the DNS record (when opke manages it), plus every
+     * controller member for workers.
      */
     api: pulumi.Resource[];
 }
 
 /**
- * `dependsOn` of a node's pushes: the server exists, SSH can reach it (floating IP associated),
- * and — for a controller — it is a member of the API pool, so the kubelets started by the pushes
- * find the API through the load balancer. Returned in a fixed order.
+ * `dependsOn` of a node's pushes: the server exists, SSH can reach it (its floating IP, which
+ * holds the association with its port), and — for a controller — it is a member of the API pool,
+ * so the kubelets started by the pushes find the API through the load balancer. Returned in a
+ * fixed order.
  */
 export function pushDependsOn(p: PushPrerequisites): pulumi.Resource[] {
-    return [p.instance, ...(p.floatingIpAssociation ? [p.floatingIpAssociation] : []), ...(p.member ? [p.member] : []), ...p.api];
+    return [p.instance, ...(p.floatingIp ? [p.floatingIp] : []), ...(p.member ? [p.member] : []), ...p.api];
 }
