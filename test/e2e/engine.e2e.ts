@@ -58,7 +58,8 @@ import {
     ToolLocation,
     up,
 } from "../../stacks/automation";
-import { createTestHosts, TestHost, TestHosts } from "../harness/hosts";
+import { copyIntoHost, createTestHosts, TestHost, TestHosts } from "../harness/hosts";
+import { expectEqual, expectTrue, Tap } from "../helpers/tap";
 
 const ROOT = path.resolve(__dirname, "../..");
 const STEPS = [
@@ -85,45 +86,11 @@ const CLI_TIMEOUT_MS = 5 * 60_000;
 // ---------------------------------------------------------------------------------------------
 // Reporting
 
-let passed = 0;
-let failed = 0;
-let skipped = 0;
-let checkNo = 0;
-
-function report(ok: boolean, name: string, detail?: string): void {
-    checkNo++;
-    if (ok) passed++;
-    else failed++;
-    console.log(`${ok ? "ok" : "not ok"} ${checkNo} - ${name}${!ok && detail ? `\n    ${detail.split("\n").join("\n    ")}` : ""}`);
-}
-
-async function check(name: string, fn: () => void | Promise<void>): Promise<boolean> {
-    try {
-        await fn();
-        report(true, name);
-        return true;
-    } catch (e) {
-        report(false, name, e instanceof Error ? e.message : String(e));
-        return false;
-    }
-}
-
-function notRun(step: string, reason: string): void {
-    skipped++;
-    console.log(`not run here: ${step} — ${reason}`);
-}
-
-const note = (text: string) => console.log(`# ${text}`);
-
-function expectEqual(actual: unknown, expected: unknown, what: string): void {
-    const a = JSON.stringify(actual);
-    const e = JSON.stringify(expected);
-    if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
-}
-
-function expectTrue(cond: unknown, what: string): void {
-    if (!cond) throw new Error(what);
-}
+const tap = new Tap();
+const report = tap.report.bind(tap);
+const check = tap.check.bind(tap);
+const notRun = tap.notRun.bind(tap);
+const note = tap.note.bind(tap);
 
 // ---------------------------------------------------------------------------------------------
 // Toolchain: what is missing and why it could not be built here
@@ -324,8 +291,10 @@ function control(h: TestHost): Promise<unknown> {
 }
 
 /** Starts test/ssh/fake-node.js on a host (the stand-ins the gates and the bootstrap probe). */
-async function startFake(h: TestHost, role: string): Promise<void> {
-    const r = await h.ssh(`sudo -n /usr/bin/setsid ${process.execPath} ${FAKE} ${role} ${h.ip} ${API_PORT} </dev/null >/tmp/opke-fake.log 2>&1 &`);
+async function startFake(t: TestHosts, h: TestHost, role: string): Promise<void> {
+    // Copied into the host: the checkout may live under a directory the host has its own copy of.
+    const inHost = copyIntoHost(t, h, FAKE, "/var/lib/opke-test/fake-node.js");
+    const r = await h.ssh(`sudo -n /usr/bin/setsid ${process.execPath} ${inHost} ${role} ${h.ip} ${API_PORT} </dev/null >/tmp/opke-fake.log 2>&1 &`);
     if (r.code !== 0) throw new Error(`${h.name}: cannot start the stand-ins: ${r.stderr}`);
     for (let i = 0; i < 100; i++) {
         try {
@@ -434,7 +403,7 @@ async function flow(tc: Toolchain, stackFiles: Set<string>): Promise<void> {
         t = await createTestHosts({ hosts: HOSTS.map(({ name, ip }) => ({ name, ip })), cidr: CIDR });
         const tt = t;
         const H = (n: string) => tt.hosts.find((h) => h.name === n)!;
-        for (const h of HOSTS) await startFake(H(h.name), h.role);
+        for (const h of HOSTS) await startFake(tt, H(h.name), h.role);
         const clientPub = fs.readFileSync(`${t.privateKeyPath}.pub`, "utf8").trim();
         const stack = `e2e-${t.id}`;
         const writeConfig = (version: string) => writeStackFile(ctx, stack, stackYaml(tt, clientPub, version));
@@ -621,14 +590,14 @@ async function main(): Promise<void> {
     }
     removeStackFiles(stackFiles);
     note(`test:e2e:engine took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
-    process.exitCode = failed === 0 ? 0 : 1;
+    console.log(tap.summary());
+    process.exitCode = tap.failed === 0 ? 0 : 1;
 }
 
 main()
     .catch((e) => {
         console.error(e);
-        console.log(`${passed} passed, ${failed + 1} failed${skipped ? `, ${skipped} skipped` : ""}`);
+        console.log(tap.summary(1));
         process.exitCode = 1;
     })
     .finally(() => process.exit());

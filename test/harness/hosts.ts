@@ -1183,3 +1183,31 @@ async function createNetwork(r: Run): Promise<void> {
         ),
     );
 }
+
+/**
+ * Where a host path lives in the test process' own view, for paths under the per-host /etc, /opt
+ * and /var/lib (bind mounts of `<workdir>/hosts/<name>/{etc,opt,var-lib}`); undefined elsewhere
+ * (/tmp, /home and /run are per host too but not mapped here). Reading or writing through it is
+ * far cheaper than nsenter or ssh, and it opens no SSH session.
+ */
+export function hostLocalPath(t: TestHosts, h: TestHost, p: string): string | undefined {
+    const base = path.join(t.workdir, "hosts", h.name);
+    for (const [prefix, dir] of [["/etc/", "etc"], ["/opt/", "opt"], ["/var/lib/", "var-lib"]] as const) {
+        if (p.startsWith(prefix)) return path.join(base, dir, p.slice(prefix.length));
+        if (p === prefix.slice(0, -1)) return path.join(base, dir);
+    }
+    return undefined;
+}
+
+/**
+ * Copies a file of the repository into a host at `inHost` (under /etc, /opt or /var/lib) and
+ * returns `inHost`: programs run on a host must not be started from the checkout, which may live
+ * under a directory the host has its own copy of (/tmp, /home, /opt).
+ */
+export function copyIntoHost(t: TestHosts, h: TestHost, src: string, inHost: string): string {
+    const local = hostLocalPath(t, h, inHost);
+    if (local === undefined) throw new HarnessError(`copyIntoHost: ${inHost} is not under /etc, /opt or /var/lib`);
+    fs.mkdirSync(path.dirname(local), { recursive: true });
+    fs.copyFileSync(src, local);
+    return inHost;
+}

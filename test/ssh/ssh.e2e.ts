@@ -36,13 +36,14 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
-import { createTestHosts, sshOptions, TestHost, TestHosts } from "../harness/hosts";
+import { copyIntoHost, createTestHosts, hostLocalPath, sshOptions, TestHost, TestHosts } from "../harness/hosts";
 import { captureProgram, CapturedCommand, CaptureResult, TlsCache } from "./capture";
 import { parseClusterConfig } from "../../lib/config/validate";
 import type { ClusterConfig, ClusterConfigInput } from "../../lib/config/schema";
 import type { NodeSshAssets } from "../../lib/assets";
 import { sshConnection } from "../../lib/provision/connection";
 import { BOOTSTRAP } from "../../lib/provision/installer";
+import { expectEqual, expectTrue, Tap } from "../helpers/tap";
 
 const CIDR = "10.213.47.0/24";
 const HOSTS = [
@@ -61,42 +62,10 @@ const SSH_TIMEOUT_MS = 120_000;
 // ---------------------------------------------------------------------------------------------
 // Reporting
 
-let passed = 0;
-let failed = 0;
-let checkNo = 0;
-
-function report(ok: boolean, name: string, detail?: string): void {
-    checkNo++;
-    if (ok) passed++;
-    else failed++;
-    console.log(`${ok ? "ok" : "not ok"} ${checkNo} - ${name}${!ok && detail ? `\n    ${detail.split("\n").join("\n    ")}` : ""}`);
-}
-
-/** Runs a check; an exception counts as a failure with its message. */
-async function check(name: string, fn: () => void | Promise<void>): Promise<boolean> {
-    try {
-        await fn();
-        report(true, name);
-        return true;
-    } catch (e) {
-        report(false, name, e instanceof Error ? e.message : String(e));
-        return false;
-    }
-}
-
-function expectEqual(actual: unknown, expected: unknown, what: string): void {
-    const a = JSON.stringify(actual);
-    const e = JSON.stringify(expected);
-    if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
-}
-
-function expectTrue(cond: boolean, what: string): void {
-    if (!cond) throw new Error(what);
-}
-
-function note(text: string): void {
-    console.log(`# ${text}`);
-}
+const tap = new Tap();
+const check = tap.check.bind(tap);
+const note = tap.note.bind(tap);
+const report = tap.report.bind(tap);
 
 // ---------------------------------------------------------------------------------------------
 // Engine model
@@ -215,10 +184,7 @@ async function startFake(t: TestHosts, h: TestHost, role: string): Promise<void>
     // The stand-ins run inside the host, whose /tmp, /home, /opt and /var/lib are its own: the
     // repository may live under any of them (CI clones anywhere), so copy the script into the
     // host's /var/lib through the test's view of it instead of running it from the checkout.
-    const inHost = "/var/lib/opke-test/fake-node.js";
-    const local = localPath(t, h, inHost)!;
-    fs.mkdirSync(path.dirname(local), { recursive: true });
-    fs.copyFileSync(FAKE, local);
+    const inHost = copyIntoHost(t, h, FAKE, "/var/lib/opke-test/fake-node.js");
     const r = await h.ssh(`sudo -n /usr/bin/setsid ${process.execPath} ${inHost} ${role} ${h.ip} ${API_PORT} </dev/null >/tmp/opke-fake.log 2>&1 &`);
     if (r.code !== 0) throw new Error(`${h.name}: cannot start the stand-ins: ${r.stderr}`);
     for (let i = 0; i < 100; i++) {
@@ -232,20 +198,6 @@ async function startFake(t: TestHosts, h: TestHost, role: string): Promise<void>
     throw new Error(`${h.name}: the stand-ins do not answer on ${h.ip}:9900 (see /tmp/opke-fake.log on the host)`);
 }
 
-/**
- * Where a host path lives in the test process' own view: hosts.ts bind-mounts the per-host
- * directories `<workdir>/hosts/<name>/{etc,opt,var-lib}` over /etc, /opt and /var/lib (documented
- * in hosts.ts). Reading them directly is ~100× faster than nsenter per file; paths elsewhere go
- * through the harness.
- */
-function localPath(t: TestHosts, h: TestHost, p: string): string | undefined {
-    const base = path.join(t.workdir, "hosts", h.name);
-    for (const [prefix, dir] of [["/etc/", "etc"], ["/opt/", "opt"], ["/var/lib/", "var-lib"]] as const) {
-        if (p.startsWith(prefix)) return path.join(base, dir, p.slice(prefix.length));
-        if (p === prefix.slice(0, -1)) return path.join(base, dir);
-    }
-    return undefined;
-}
 
 /** The units a push must restart going from tree `from` (undefined: nothing there) to `to`, in the installer's order. */
 function expectedRestarts(from: NodeSshAssets | undefined, to: NodeSshAssets): string[] {
@@ -269,7 +221,7 @@ async function systemctlLog(h: TestHost): Promise<string[]> {
 async function checkTree(t: TestHosts, h: TestHost, tree: NodeSshAssets): Promise<void> {
     const problems: string[] = [];
     const statOf = async (p: string): Promise<{ type: string; mode: number; owner: string }> => {
-        const local = localPath(t, h, p);
+        const local = hostLocalPath(t, h, p);
         if (local) {
             const st = fs.statSync(local);
             const name = (id: number) => (id === 0 ? "root" : String(id));
@@ -279,11 +231,11 @@ async function checkTree(t: TestHosts, h: TestHost, tree: NodeSshAssets): Promis
         return { type: st.type, mode: st.mode, owner: `${st.owner}:${st.group}` };
     };
     const read = async (p: string) => {
-        const local = localPath(t, h, p);
+        const local = hostLocalPath(t, h, p);
         return local ? fs.readFileSync(local, "utf8") : (await h.readFile(p)).toString("utf8");
     };
     const exists = async (p: string) => {
-        const local = localPath(t, h, p);
+        const local = hostLocalPath(t, h, p);
         return local ? fs.existsSync(local) : h.exists(p);
     };
     for (const d of tree.directories) {
@@ -697,14 +649,14 @@ async function main(): Promise<void> {
     const fmt = (m?: Record<string, number>) => (m ? Object.entries(m).map(([k, v]) => `${k}=${v}`).join(" ") : "n/a");
     note(`SSH sessions per node (sshd "Accepted publickey" lines): first up: ${fmt(metrics.first)}; no-op up: ${fmt(metrics.noop)}; upgrade: ${fmt(metrics.upgrade)}`);
     note(`test:ssh took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    console.log(`${passed} passed, ${failed} failed`);
-    process.exitCode = failed === 0 ? 0 : 1;
+    console.log(tap.summary());
+    process.exitCode = tap.failed === 0 ? 0 : 1;
 }
 
 main()
     .catch((e) => {
         console.error(e);
-        console.log(`${passed} passed, ${failed + 1} failed`);
+        console.log(tap.summary(1));
         process.exitCode = 1;
     })
     // The Pulumi runtime may keep handles open after the mocks; the result is printed, so leave.
