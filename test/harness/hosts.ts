@@ -134,11 +134,11 @@ function describeCmd(cmd: string, args: readonly string[]): string {
 function run(
     cmd: string,
     args: readonly string[],
-    opts: { input?: string | Buffer; timeoutMs?: number; allowFail?: boolean; cwd?: string } = {},
+    opts: { input?: string | Buffer; timeoutMs?: number; allowFail?: boolean; cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<RunResult> {
     const timeoutMs = opts.timeoutMs ?? 20_000;
     return new Promise((resolve, reject) => {
-        const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], cwd: opts.cwd ?? "/" });
+        const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], cwd: opts.cwd ?? "/", env: opts.env ?? process.env });
         const out: Buffer[] = [];
         const err: Buffer[] = [];
         let timedOut = false;
@@ -778,46 +778,20 @@ class Host implements TestHost {
         this.sshdPid = undefined;
     }
 
-    ssh(command: string, opts: { stdin?: string | Buffer; timeoutMs?: number } = {}): Promise<SshResult> {
+    async ssh(command: string, opts: { stdin?: string | Buffer; timeoutMs?: number } = {}): Promise<SshResult> {
         const args = [...sshOptions(this.run), "--", `${this.run.user}@${this.ip}`, command];
-        const timeoutMs = opts.timeoutMs ?? 30_000;
-        return new Promise((resolve, reject) => {
-            const env = { ...process.env };
-            delete env.SSH_AUTH_SOCK;
-            delete env.SSH_AGENT_PID;
-            const child = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"], env, cwd: "/" });
-            const out: Buffer[] = [];
-            const err: Buffer[] = [];
-            let timedOut = false;
-            const timer = setTimeout(() => {
-                timedOut = true;
-                child.kill("SIGKILL");
-            }, timeoutMs);
-            child.stdout.on("data", (d: Buffer) => out.push(d));
-            child.stderr.on("data", (d: Buffer) => err.push(d));
-            child.stdin.on("error", () => undefined);
-            child.on("error", (e) => {
-                clearTimeout(timer);
-                reject(new HarnessError(`${this.name}: cannot run ssh: ${e.message}`));
-            });
-            child.on("close", (code, signal) => {
-                clearTimeout(timer);
-                const stdout = Buffer.concat(out).toString("utf8");
-                const stderr = Buffer.concat(err).toString("utf8");
-                if (timedOut || code === null) {
-                    reject(
-                        new HarnessError(
-                            `${this.name}: ssh ${this.run.user}@${this.ip} ${JSON.stringify(command)}: ` +
-                                (timedOut ? `timed out after ${timeoutMs} ms` : `killed by ${signal}`) +
-                                `; stderr: ${stderr.trim()}`,
-                        ),
-                    );
-                } else {
-                    resolve({ code, stdout, stderr });
-                }
-            });
-            child.stdin.end(opts.stdin ?? "");
-        });
+        // Only the pinned client key: never an agent the test process happens to inherit.
+        const env = { ...process.env };
+        delete env.SSH_AUTH_SOCK;
+        delete env.SSH_AGENT_PID;
+        try {
+            // Any exit code is a result (255: ssh itself failed); a time-out, a kill or a failure
+            // to start ssh rejects with the command and its stderr.
+            const r = await run("ssh", args, { input: opts.stdin, timeoutMs: opts.timeoutMs ?? 30_000, allowFail: true, env });
+            return { code: r.code, stdout: r.stdout.toString("utf8"), stderr: r.stderr };
+        } catch (e) {
+            throw new HarnessError(`${this.name}: ${(e as Error).message}`);
+        }
     }
 
     async readFile(p: string): Promise<Buffer> {
